@@ -43,6 +43,10 @@ class IngestError(VidrouteError):
     """A media file could not be ingested (corrupt, unsupported, decoder failure)."""
 
 
+class EmbeddingError(VidrouteError):
+    """An embedder failed to load its model or to embed (bad weights folder, Bedrock failure after retries)."""
+
+
 def require(module: str, extra: str):
     """Import an optional dependency lazily, or raise an error that names the extra to install."""
     import importlib

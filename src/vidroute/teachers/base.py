@@ -105,6 +105,8 @@ class Teacher(ABC):
     """
 
     backend: str = "abstract"
+    # Re-asks after an invalid answer sample at least this hot: at temperature 0 they would repeat the same answer.
+    retry_temperature: float = 0.7
 
     def __init__(
         self,
@@ -176,7 +178,8 @@ class Teacher(ABC):
         last_raw, last_err = "", "no attempt made"
         t0 = time.perf_counter()
         for attempt in range(1, self.max_attempts + 1):
-            res = self.chat(self.system_prompt, query, json_schema=weights_schema(signals))
+            temp = self.temperature if attempt == 1 else max(self.temperature, self.retry_temperature)
+            res = self.chat(self.system_prompt, query, json_schema=weights_schema(signals), temperature=temp)
             usage = usage + Usage(
                 input_tokens=res.input_tokens,
                 output_tokens=res.output_tokens,

@@ -1,0 +1,5 @@
+"""`python -m vidroute`: the same command line as the `vidroute` script."""
+
+from vidroute.cli import main
+
+main()

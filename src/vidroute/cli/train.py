@@ -1,0 +1,112 @@
+"""`vidroute train` (distil a student from teacher labels) and `vidroute export` (ONNX, int8)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vidroute.cli._app import app, console
+from vidroute.errors import ConfigError
+
+
+def _parse_params(items: list[str] | None) -> dict[str, Any]:
+    """`KEY=VALUE` pairs; values are JSON when they parse (numbers, true/false, null), else strings."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {item!r} is not KEY=VALUE (e.g. --param hidden=128)")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _read_labels(path: Path, spec_path: Path | None):
+    """Any label file the project reads: vidroute label JSONL, Bedrock conversation JSONL, eval rows, Parquet."""
+    from vidroute.spec import TaskSpec
+
+    try:
+        from vidroute.formats import read_dataset
+    except ImportError:  # a partial build without the import/export module: plain label JSONL only
+        from vidroute.students.data import load_labels
+
+        return load_labels(path), None
+    ds = read_dataset(path, spec=TaskSpec.load(spec_path) if spec_path else None)
+    return ds.records, ds.source_sha256
+
+
+@app.command("train")
+def train(
+    data: Annotated[
+        Path,
+        typer.Option("--data", "-d", help="Teacher labels: vidroute label JSONL, Bedrock conversation JSONL, Parquet."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write (created; files overwritten).")],
+    student: Annotated[str, typer.Option("--student", "-s", help="frozen, finetune or static.")] = "frozen",
+    seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and shuffling.")] = 0,
+    val_fraction: Annotated[float, typer.Option(help="Share of distinct queries held out for early stopping.")] = 0.1,
+    exclude: Annotated[
+        list[Path] | None,
+        typer.Option("--exclude", "-x", help="JSONL file whose `query` rows are removed from training. Repeatable."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Training parameter KEY=VALUE, e.g. hidden=128, layers=3. Repeatable."),
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads for training.")] = 2,
+    onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Export encoder students to ONNX.")] = True,
+    int8: Annotated[str, typer.Option(help="int8 ONNX: auto (only if it costs no val quality), yes, no.")] = "auto",
+    spec: Annotated[Path | None, typer.Option(help="Task spec YAML whose signals the labels use.")] = None,
+) -> None:
+    """Distil a student from teacher soft labels (KL divergence), with a seeded train/val split, early stopping,
+    calibrated confidence, a model card and (encoder students) ONNX export. Prints the model card as JSON."""
+    from vidroute.students import STUDENTS, train_student
+    from vidroute.students.data import query_set
+    from vidroute.students.encoder import dedup_key
+
+    if student not in STUDENTS:
+        raise ConfigError(f"--student {student!r}: choose one of {', '.join(STUDENTS)}")
+    records, source_sha = _read_labels(data, spec)
+    n_in = len(records)
+    if exclude:
+        drop = query_set(exclude)
+        records = [r for r in records if dedup_key(r.query) not in drop]
+        console.print(f"[dim]excluded {n_in - len(records)} of {n_in} records whose query is in {len(exclude)} file(s)")
+    params = _parse_params(param)
+    params.setdefault("threads", threads)
+    params.setdefault("onnx", onnx)
+    params.setdefault("int8", int8)
+    if spec:
+        from vidroute.spec import TaskSpec
+
+        params.setdefault("signals", TaskSpec.load(spec).signal_names)
+    with console.status(f"training {student} student on {len(records)} records ..."):
+        card = train_student(
+            records,
+            out,
+            student=student,
+            seed=seed,
+            val_fraction=val_fraction,
+            data_source={"path": str(data), "sha256": source_sha, "excluded_files": [str(p) for p in exclude or []]},
+            **params,
+        )
+    typer.echo(json.dumps(card))
+
+
+@app.command("export")
+def export(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder from `vidroute train`.")],
+    int8: Annotated[str, typer.Option(help="int8 ONNX: auto (only if it costs no val quality), yes, no.")] = "auto",
+    optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Fuse attention/LayerNorm.")] = True,
+) -> None:
+    """(Re-)export an encoder student to ONNX (fp32 + int8), check parity with torch, pick the serving file."""
+    from vidroute.students.onnx_export import export_onnx
+
+    with console.status(f"exporting {model} to ONNX ..."):
+        info = export_onnx(model, int8=int8, optimize=optimize)
+    typer.echo(json.dumps(info))

@@ -1,0 +1,304 @@
+"""Search benchmarks: retrieval quality with uniform/routed/oracle weights (VAST) and store latency/recall at scale.
+
+Retrieval (`run_retrieval`) — `../shared/data/retrieval/` VAST annotations (vision captions, audio captions,
+subtitle per clip; no videos). Clips are merged by id; a clip with 5 vision and 5 audio captions is a full clip,
+the others (subtitle only) are distractors for transcription queries. Per full clip, signal vectors are MiniLM
+embeddings of text, a *proxy* for real visual/audio embeddings:
+  - visual = mean MiniLM of vision captions 1–4, audio = mean of audio captions 1–4 (renormalised);
+  - transcription = MiniLM of the whole subtitle;
+  - metadata: VAST has no titles, so the store holds no metadata signal (router metadata weight renormalised away).
+Queries: the held-out 5th vision caption (true signal visual), the held-out 5th audio caption (audio), and a
+contiguous 8-word fragment from the middle of the subtitle (transcription; quoting what is said). Ground truth = the
+clip. Weightings: uniform, routed (`Router.route(query).weights`, needs `--model`), oracle (one-hot on the
+query's signal). Exact raw fusion on a flat LanceDB store; metrics Recall@1/5/10, MRR, nDCG@10.
+
+Scale (`run_scale`) — synthetic segments × 4 signals × 384-d with realistic structure: a Gaussian mixture around
+2,000 topic centres (Zipf-like popularity), one topic per video of 50 segments, a per-video offset, per-segment noise;
+each signal its own centres (signals correlate through the topic); transcription missing for 30 % of videos and
+audio for 10 %. Queries are noisy copies of a topic's centres with Dirichlet(0.5) weights, or the router's weights
+for a real query (its latency then counts). Measured: insert rate, index build time, p50/p95 latency of raw fusion
+(+ routing), recall@10 of the store's top 10 against exact numpy fusion with the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidroute.errors import ConfigError
+from vidroute.search.fusion import Layout
+
+SIGNALS = ["visual", "audio", "transcription", "metadata"]
+RETRIEVAL_FILES = ("vast120_vast_test120.json", "mix120_mix120.json")
+Log = Callable[[str], None] | None
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("VIDROUTE_SHARED")
+    if env:
+        return Path(env) / "data"
+    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
+# ---- metrics ----------------------------------------------------------------------------------------------------
+def rank_metrics(ranks: list[int | None]) -> dict[str, float]:
+    """Recall@1/5/10, MRR and nDCG@10 for one relevant item per query (rank 1-based; None = not retrieved)."""
+    n = len(ranks) or 1
+    r = [x for x in ranks if x is not None]
+    return {
+        "recall1": sum(x <= 1 for x in r) / n,
+        "recall5": sum(x <= 5 for x in r) / n,
+        "recall10": sum(x <= 10 for x in r) / n,
+        "mrr": sum(1.0 / x for x in r) / n,
+        "ndcg10": sum(1.0 / math.log2(x + 1) for x in r if x <= 10) / n,
+        "queries": len(ranks),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+# ---- text embedding ---------------------------------------------------------------------------------------------
+class _MiniLM:
+    """MiniLM through sentence-transformers (the packaged offline copy), L2-normalised."""
+
+    def __init__(self) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        from vidroute.models import minilm_dir
+
+        self.model = SentenceTransformer(str(minilm_dir()), device="cpu")
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(
+            self.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False),
+            dtype=np.float32,
+        )
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
+
+# ---- retrieval benchmark ----------------------------------------------------------------------------------------
+def load_vast(data_dir: Path) -> list[dict[str, Any]]:
+    """VAST clips from both files, merged by id (fields filled from whichever record has them)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for name in RETRIEVAL_FILES:
+        path = data_dir / "retrieval" / name
+        if not path.exists():
+            raise ConfigError(
+                f"retrieval data not found: {path}; pass --data pointing at the folder holding retrieval/"
+            )
+        for rec in json.loads(path.read_text(encoding="utf-8")):
+            cid = rec.get("clip_id") or rec.get("video_id")
+            if not cid:
+                continue
+            row = merged.setdefault(cid, {"id": cid})
+            for key, value in rec.items():
+                if value and not row.get(key):
+                    row[key] = value
+    return list(merged.values())
+
+
+def _fragment(text: str, words: int = 8) -> str | None:
+    toks = text.split()
+    if len(toks) < words:
+        return None
+    start = (len(toks) - words) // 2
+    return " ".join(toks[start : start + words])
+
+
+def run_retrieval(
+    *, data_dir: Path | None = None, router: Any = None, embedder: Any = None, log: Log = None
+) -> dict[str, Any]:
+    """The VAST retrieval benchmark (module doc); returns metrics per weighting and per query signal."""
+    from vidroute.search.base import StoreConfig
+    from vidroute.search.lance_store import LanceStore
+    from vidroute.search.types import Segment
+
+    t0 = time.perf_counter()
+    clips = load_vast(data_dir or default_data_dir())
+    emb = embedder or _MiniLM()
+    signals = ["visual", "audio", "transcription"]
+    full = [c for c in clips if len(c.get("vision_cap") or []) >= 5 and len(c.get("audio_cap") or []) >= 5]
+    texts: list[str] = []
+    for c in clips:
+        if c in full:
+            texts += c["vision_cap"][:4] + c["audio_cap"][:4]
+        texts.append(c.get("subtitle") or "")
+    vecs = emb.embed_texts(texts)
+    pos = 0
+    segments: list[Segment] = []
+    for c in clips:
+        v: dict[str, Any] = {}
+        if c in full:
+            v["visual"] = _unit(vecs[pos : pos + 4].mean(axis=0))
+            v["audio"] = _unit(vecs[pos + 4 : pos + 8].mean(axis=0))
+            pos += 8
+        sub = c.get("subtitle") or ""
+        v["transcription"] = vecs[pos] if sub.strip() else None
+        pos += 1
+        segments.append(
+            Segment(
+                segment_id=f"{c['id']}:00000",
+                video_id=c["id"],
+                path=c.get("url", ""),
+                start=0.0,
+                end=10.0,
+                transcript=sub,
+                vectors={s: (None if x is None else x.tolist()) for s, x in v.items()},
+            )
+        )
+    queries: list[tuple[str, str, str]] = []  # (text, signal, clip id)
+    for c in full:
+        queries.append((c["vision_cap"][4], "visual", c["id"]))
+        queries.append((c["audio_cap"][4], "audio", c["id"]))
+        frag = _fragment(c.get("subtitle") or "")
+        if frag:
+            queries.append((frag, "transcription", c["id"]))
+    qvecs = emb.embed_texts([q for q, _, _ in queries])
+    if log:
+        took = time.perf_counter() - t0
+        log(f"retrieval: {len(clips)} clips ({len(full)} full), {len(queries)} queries, embedded in {took:.1f}s")
+
+    tmp = Path(tempfile.mkdtemp(prefix="vidroute-bench-retrieval-"))
+    try:
+        store = LanceStore(tmp / "store")
+        store.configure(StoreConfig(layout=Layout(signals=signals, dims=dict.fromkeys(signals, qvecs.shape[1]))))
+        for seg in segments:
+            store.upsert_video(seg.video_id, [seg])
+        store.optimize()
+        weightings: dict[str, list[int | None]] = {"uniform": [], "oracle": []}
+        if router is not None:
+            weightings["routed"] = []
+        per_signal: dict[str, dict[str, list[int | None]]] = {w: {} for w in weightings}
+        route_ms: list[float] = []
+        routed_weights: dict[str, list[float]] = {s: [] for s in SIGNALS}
+        for (text, sig, cid), qv in zip(queries, qvecs, strict=True):
+            qd = dict.fromkeys(signals, qv)
+            ws: dict[str, dict[str, float] | None] = {"uniform": None, "oracle": {sig: 1.0}}
+            if router is not None:
+                r = router.route(text)
+                route_ms.append(float(getattr(r, "latency_ms", 0.0)))
+                ws["routed"] = dict(r.weights)
+                for s in SIGNALS:
+                    routed_weights[s].append(float(r.weights.get(s, 0.0)))
+            for name, w in ws.items():
+                hits = store.search(qd, w, k=10, fusion="raw")
+                ids = [h.video_id for h in hits]
+                rank = ids.index(cid) + 1 if cid in ids else None
+                weightings[name].append(rank)
+                per_signal[name].setdefault(sig, []).append(rank)
+        store.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    out: dict[str, Any] = {
+        "clips": len(clips),
+        "full_clips": len(full),
+        "queries": len(queries),
+        "queries_per_signal": {s: sum(1 for _, q, _ in queries if q == s) for s in signals},
+        "signals": signals,
+        "embedder": "all-MiniLM-L6-v2 text embeddings of captions (proxy for visual/audio embeddings)",
+        "weightings": {},
+    }
+    for name, ranks in weightings.items():
+        m = rank_metrics(ranks)
+        m["per_signal"] = {s: rank_metrics(r) for s, r in per_signal[name].items()}
+        out["weightings"][name] = m
+    if router is not None:
+        out["router"] = str(getattr(router, "model", type(router).__name__))
+        out["route_ms_p50"] = percentile(route_ms, 50)
+        out["routed_weights_mean"] = {s: float(np.mean(v)) if v else 0.0 for s, v in routed_weights.items()}
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+# ---- synthetic data for the scale benchmark ---------------------------------------------------------------------
+class SyntheticCorpus:
+    """Structured synthetic segments: topics → videos → segments, per-signal centres (see module doc)."""
+
+    def __init__(
+        self,
+        *,
+        dim: int = 384,
+        signals: list[str] | None = None,
+        topics: int = 2000,
+        segments_per_video: int = 50,
+        video_spread: float = 0.6,
+        segment_noise: float = 0.9,
+        missing: dict[str, float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.dim = dim
+        self.signals = signals or list(SIGNALS)
+        self.topics = topics
+        self.segments_per_video = segments_per_video
+        self.video_spread = video_spread
+        self.segment_noise = segment_noise
+        self.missing = {"audio": 0.1, "transcription": 0.3} if missing is None else missing
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        shared = rng.standard_normal((topics, dim)).astype(np.float32)
+        self.centres = {}
+        for s in self.signals:  # each signal its own space; the topic ties them together
+            c = 0.6 * shared @ _rotation(rng, dim) + 0.8 * rng.standard_normal((topics, dim)).astype(np.float32)
+            self.centres[s] = c / np.linalg.norm(c, axis=1, keepdims=True)
+        p = 1.0 / (np.arange(topics) + 10.0) ** 0.8
+        self.popularity = p / p.sum()
+        self.layout = Layout(signals=self.signals, dims=dict.fromkeys(self.signals, dim))
+
+    def _noise(self, rng: np.random.Generator, shape: tuple[int, ...], scale: float) -> np.ndarray:
+        return (rng.standard_normal(shape, dtype=np.float32) * (scale / math.sqrt(self.dim))).astype(np.float32)
+
+    def chunks(self, n: int, chunk: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield (packed float32 (m, 4·dim), masks (m,), video index (m,)) for n segments, video-aligned chunks."""
+        spv = self.segments_per_video
+        chunk = max(spv, chunk // spv * spv)
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            rng = np.random.default_rng([self.seed, start])
+            n_vid = math.ceil(m / spv)
+            vid_topic = rng.choice(self.topics, size=n_vid, p=self.popularity)
+            seg_vid = np.repeat(np.arange(n_vid), spv)[:m]
+            packed = np.empty((m, self.layout.total_dim), dtype=np.float32)
+            masks = np.zeros(m, dtype=np.int64)
+            for i, s in enumerate(self.signals):
+                vid_c = self.centres[s][vid_topic] + self._noise(rng, (n_vid, self.dim), self.video_spread)
+                x = vid_c[seg_vid] + self._noise(rng, (m, self.dim), self.segment_noise)
+                x /= np.linalg.norm(x, axis=1, keepdims=True)
+                miss = rng.random(n_vid) < self.missing.get(s, 0.0)
+                x[miss[seg_vid]] = 0.0
+                packed[:, self.layout.slot(s)] = x
+                masks |= np.where(miss[seg_vid], 0, 1 << i)
+            yield packed, masks, start // spv + seg_vid
+
+    def queries(self, n: int, *, seed: int = 1, noise: float = 1.0) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
+        """n query vector sets near random (popular) topics, and Dirichlet(0.5) weights (n, signals)."""
+        rng = np.random.default_rng([self.seed, 10_000 + seed])
+        topics = rng.choice(self.topics, size=n, p=self.popularity)
+        out = []
+        for t in topics:
+            qv = {}
+            for s in self.signals:
+                x = self.centres[s][t] + self._noise(rng, (self.dim,), noise)
+                qv[s] = x / np.linalg.norm(x)
+            out.append(qv)
+        return out, rng.dirichlet([0.5] * len(self.signals), size=n)
+
+
+def _rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    return q.astype(np.float32)

@@ -1,0 +1,351 @@
+"""The embedded default store: LanceDB in a directory (no server), concatenated vectors, native BM25, SQL filters.
+
+One row per segment holds its payload, a `text` column under a native full-text index (BM25), a `mask` of the
+signals it has, and `all`: the concatenated per-signal vectors (see `fusion.Layout`). A weighted fusion is one
+search of `all` with the weighted concatenated query; a single-signal leg is the same search with only that slot set.
+Per-signal vectors are slices of `all`, so no separate columns double the disk (6 GB per million segments × 4 × 384).
+
+Small tables are searched flat (exact). `optimize()` (called by `SearchEngine.index_paths`) refreshes the full-text
+index, adds scalar indexes on ids, and from `index_threshold` rows on builds an IVF index on `all`; searches then
+probe `nprobes` partitions and re-rank `refine_factor`·k candidates on the full vectors.
+
+Writes: a video's segments are replaced with one `merge_insert` (matched rows updated, new ones inserted, rows of
+that video not in the new set deleted) — one commit, so readers see the old segments or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidroute.errors import StoreError, require
+from vidroute.search.base import CONFIG_NAME, Candidates, FusingStore, StoreConfig, date_bounds
+from vidroute.search.types import Filters
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = [
+    "segment_id",
+    "video_id",
+    "path",
+    "start",
+    "end",
+    "transcript",
+    "title",
+    "description",
+    "people",
+    "genre",
+    "date",
+    "tags",
+    "keyframe",
+]
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal (single quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def where_sql(filters: Filters | None) -> str | None:
+    """`Filters` as a LanceDB (DataFusion) SQL predicate, or None."""
+    if filters is None:
+        return None
+    lo, hi = date_bounds(filters)
+    parts = []
+    if lo is not None:
+        parts.append(f"date >= {sql_str(lo)}")
+    if hi is not None:
+        parts.append(f"date < {sql_str(hi)} AND date != ''")
+    if filters.people:
+        names = ", ".join(sql_str(p.casefold()) for p in filters.people)
+        parts.append(f"array_has_any(people_key, [{names}])")
+    if filters.genre is not None:
+        parts.append(f"genre_key = {sql_str(filters.genre.casefold())}")
+    if filters.video_id is not None:
+        parts.append(f"video_id = {sql_str(filters.video_id)}")
+    return " AND ".join(f"({p})" for p in parts) or None
+
+
+class LanceStore(FusingStore):
+    """LanceDB-backed store in directory `path` (created on first write). See the module doc for the layout.
+
+    Args:
+        path: the store directory.
+        table: table name inside it.
+        index_threshold: `optimize()` builds an IVF vector index once the table has this many rows.
+        index_type: "IVF_FLAT" (exact distances inside probed partitions) or "IVF_PQ"/"IVF_SQ"/"IVF_HNSW_SQ".
+        nprobes, refine_factor: search-time recall/latency knobs once an index exists.
+    """
+
+    backend = "lancedb"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        table: str = "segments",
+        index_threshold: int = 200_000,
+        index_type: str = "IVF_FLAT",
+        num_partitions: int | None = None,
+        nprobes: int = 24,
+        refine_factor: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path = Path(path).expanduser()
+        self.uri = f"lancedb://{self.path}"
+        self.table_name = table
+        self.index_threshold = index_threshold
+        self.index_type = index_type
+        self.num_partitions = num_partitions
+        self.nprobes = nprobes
+        self.refine_factor = refine_factor
+        self._lock = threading.RLock()
+        self._db = None
+        self._table = None
+        cfg = self.path / CONFIG_NAME
+        if cfg.exists():
+            try:
+                self._config = StoreConfig.model_validate_json(cfg.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise StoreError(
+                    f"{cfg} is not a valid vidroute store config: {exc}; delete the store and reindex"
+                ) from exc
+            self._open_table()
+        elif self.path.exists() and any(self.path.iterdir()):
+            raise StoreError(f"{self.path} exists but is not a vidroute store (no {CONFIG_NAME}); choose another path")
+
+    # ---- setup ----------------------------------------------------------------------------------------------------
+    def _connect(self):
+        if self._db is None:
+            lancedb = require("lancedb", "search")
+            self.path.mkdir(parents=True, exist_ok=True)
+            # Pick up writes by other processes (a CLI `index` while `serve` runs) within a second.
+            self._db = lancedb.connect(str(self.path), read_consistency_interval=timedelta(seconds=1))
+        return self._db
+
+    def _open_table(self) -> None:
+        db = self._connect()
+        try:
+            self._table = db.open_table(self.table_name)
+        except (FileNotFoundError, ValueError) as exc:
+            raise StoreError(f"store {self.path} has a config but no table {self.table_name!r}: {exc}") from exc
+
+    def _schema(self, dim: int):
+        pa = require("pyarrow", "search")
+        s = pa.string()
+        return pa.schema(
+            [
+                ("segment_id", s),
+                ("video_id", s),
+                ("path", s),
+                ("start", pa.float64()),
+                ("end", pa.float64()),
+                ("transcript", s),
+                ("title", s),
+                ("description", s),
+                ("people", pa.list_(s)),
+                ("people_key", pa.list_(s)),
+                ("genre", s),
+                ("genre_key", s),
+                ("date", s),
+                ("tags", pa.list_(s)),
+                ("keyframe", s),
+                ("text", s),
+                ("mask", pa.int64()),
+                ("all", pa.list_(pa.float32(), dim)),
+            ]
+        )
+
+    def _write_config(self, config: StoreConfig) -> None:
+        db = self._connect()
+        try:
+            self._table = db.create_table(self.table_name, schema=self._schema(config.layout.total_dim), exist_ok=False)
+        except Exception as exc:
+            raise StoreError(f"could not create table {self.table_name!r} in {self.path}: {exc}") from exc
+        tmp = self.path / (CONFIG_NAME + ".tmp")
+        tmp.write_text(config.model_dump_json(indent=2), encoding="utf-8")
+        tmp.replace(self.path / CONFIG_NAME)
+
+    # ---- writes ---------------------------------------------------------------------------------------------------
+    def _arrow(self, rows: list[dict[str, Any]], vectors: np.ndarray, masks: list[int] | np.ndarray):
+        return self._arrow_columns({c: [r[c] for r in rows] for c in (*_COLUMNS, "text")}, vectors, masks)
+
+    def _arrow_columns(self, cols: dict[str, Any], vectors: np.ndarray, masks: list[int] | np.ndarray):
+        pa = require("pyarrow", "search")
+        schema = self._schema(vectors.shape[1])
+        cols = dict(cols)
+        cols["people_key"] = [[p.casefold() for p in people] for people in cols["people"]]
+        cols["genre_key"] = [g.casefold() for g in cols["genre"]]
+        cols["mask"] = pa.array(np.asarray(masks, dtype=np.int64))
+        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
+        cols["all"] = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+        return pa.table(cols, schema=schema)
+
+    def _replace(self, video_id: str, rows: list[dict[str, Any]], vectors: np.ndarray, masks: list[int]) -> None:
+        with self._lock:
+            tbl = self._table
+            data = self._arrow(rows, vectors, masks)
+            if not rows:
+                tbl.delete(f"video_id = {sql_str(video_id)}")
+            elif not self.has_video(video_id):
+                tbl.add(data)
+            else:
+                (
+                    tbl.merge_insert("segment_id")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .when_not_matched_by_source_delete(f"video_id = {sql_str(video_id)}")
+                    .execute(data)
+                )
+            self._ensure_fts()
+
+    def append_columns(self, columns: dict[str, Any], vectors: np.ndarray, masks: np.ndarray) -> None:
+        """Bulk append (benchmarks, imports) of segments whose videos are not in the store yet; no replace semantics.
+
+        `columns` maps each payload column (segment_id, video_id, path, start, end, transcript, title, description,
+        people, genre, date, tags, keyframe, text) to a list; `vectors` are packed and normalised already.
+        """
+        with self._lock:
+            self._table.add(self._arrow_columns(columns, vectors, masks))
+
+    def _ensure_fts(self) -> None:
+        if not any(i.index_type == "FTS" for i in self._table.list_indices()):
+            from lancedb.index import FTS
+
+            self._table.create_index("text", config=FTS())
+
+    def delete_video(self, video_id: str) -> int:
+        if self._table is None:
+            return 0
+        with self._lock:
+            before = self._table.count_rows()
+            self._table.delete(f"video_id = {sql_str(video_id)}")
+            return before - self._table.count_rows()
+
+    def optimize(self) -> None:
+        """Compact fragments, fold new rows into the indexes, and build the vector index once the table is large."""
+        if self._table is None:
+            return
+        with self._lock:
+            tbl = self._table
+            n = tbl.count_rows()
+            if n == 0:
+                return
+            self._ensure_fts()
+            kinds = {tuple(i.columns): i.index_type for i in tbl.list_indices()}
+            for col in ("video_id", "segment_id"):
+                if (col,) not in kinds:
+                    tbl.create_scalar_index(col)
+            if ("all",) not in kinds and n >= self.index_threshold:
+                self.create_vector_index()
+            tbl.optimize(cleanup_older_than=timedelta(minutes=10))
+
+    def create_vector_index(self, *, index_type: str | None = None, num_partitions: int | None = None) -> None:
+        """Build the IVF index on `all` (dot product); partitions default to ~sqrt(rows)."""
+        n = self._table.count_rows()
+        parts = num_partitions or self.num_partitions or max(16, int(np.sqrt(n)))
+        kind = index_type or self.index_type
+        log.info("building %s index on %d rows, %d partitions", kind, n, parts)
+        kwargs: dict[str, Any] = {}
+        if kind in ("IVF_PQ", "IVF_HNSW_PQ"):
+            kwargs["num_sub_vectors"] = self.layout.total_dim // 16
+        self._table.create_index(
+            metric="dot", vector_column_name="all", index_type=kind, num_partitions=parts, replace=True, **kwargs
+        )
+
+    # ---- reads ----------------------------------------------------------------------------------------------------
+    def count(self) -> int:
+        return 0 if self._table is None else self._table.count_rows()
+
+    def has_video(self, video_id: str) -> bool:
+        return self._table is not None and self._table.count_rows(f"video_id = {sql_str(video_id)}") > 0
+
+    def has_vector_index(self) -> bool:
+        return self._table is not None and any(tuple(i.columns) == ("all",) for i in self._table.list_indices())
+
+    def _candidates(self, result, *, bm25: bool) -> Candidates:
+        dim = self.layout.total_dim
+        if result.num_rows == 0:
+            return Candidates([], np.zeros((0, dim), dtype=np.float32), np.zeros(0) if bm25 else None)
+        vec = result.column("all").combine_chunks()
+        vectors = np.asarray(vec.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+        rows = result.select(_COLUMNS).to_pylist()
+        scores = np.asarray(result.column("_score").to_numpy(), dtype=np.float64) if bm25 else None
+        return Candidates(rows, vectors, scores)
+
+    def _has_signal_sql(self, signal: str | None) -> str | None:
+        """Rows that have `signal` (bit i of `mask`; DataFusion has no bitwise AND, so arithmetic)."""
+        if signal is None:
+            return None
+        bit = 1 << self.signals.index(signal)
+        return f"mask % {bit * 2} >= {bit}"
+
+    def _vector_leg(self, query: np.ndarray, k: int, filters: Filters | None, *, signal: str | None) -> Candidates:
+        if self._table is None:
+            return Candidates([], np.zeros((0, self.layout.total_dim), dtype=np.float32))
+        q = (
+            self._table.search(query, vector_column_name="all")
+            .distance_type("dot")
+            .limit(k)
+            .select([*_COLUMNS, "all", "_distance"])
+        )
+        clauses = [c for c in (where_sql(filters), self._has_signal_sql(signal)) if c]
+        if clauses:
+            q = q.where(" AND ".join(f"({c})" for c in clauses), prefilter=True)
+        if self.has_vector_index():
+            q = q.nprobes(self.nprobes)
+            if self.refine_factor:
+                q = q.refine_factor(self.refine_factor)
+        try:
+            return self._candidates(q.to_arrow(), bm25=False)
+        except Exception as exc:
+            raise StoreError(f"LanceDB vector search failed in {self.path}: {exc}") from exc
+
+    def _text_leg(self, text: str, k: int, filters: Filters | None) -> Candidates:
+        if self._table is None or not text.strip():
+            return Candidates([], np.zeros((0, self.layout.total_dim), dtype=np.float32), np.zeros(0))
+        q = self._table.search(text, query_type="fts", fts_columns="text").limit(k).select([*_COLUMNS, "all", "_score"])
+        where = where_sql(filters)
+        if where:
+            q = q.where(where, prefilter=True)
+        try:
+            return self._candidates(q.to_arrow(), bm25=True)
+        except Exception as exc:
+            raise StoreError(f"LanceDB full-text search failed in {self.path}: {exc}") from exc
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "backend": self.backend,
+            "uri": self.uri,
+            "segments": self.count(),
+            "signals": self.signals,
+            "dims": self.layout.dims if self.layout else {},
+            "embedders": self.config.embedders if self.config else {},
+        }
+        if self._table is not None and out["segments"]:
+            meta = self._table.search().select(["video_id", "mask"]).limit(None).to_arrow()
+            masks = meta.column("mask").to_numpy()
+            out["videos"] = len(set(meta.column("video_id").to_pylist()))
+            out["segments_with_signal"] = {
+                s: int(np.count_nonzero(masks & (1 << i))) for i, s in enumerate(self.signals)
+            }
+            out["indexes"] = [f"{i.index_type}({', '.join(i.columns)})" for i in self._table.list_indices()]
+            out["version"] = self._table.version
+        else:
+            out["videos"] = 0
+        if self.path.exists():
+            out["disk_bytes"] = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        return out
+
+    def close(self) -> None:
+        self._table = None
+        self._db = None
+
+    def __repr__(self) -> str:
+        return f"LanceStore({str(self.path)!r}, table={self.table_name!r})"

@@ -1,0 +1,61 @@
+"""Hand-written query pairs for measuring the near-duplicate threshold (written for this test, from no dataset).
+
+NEAR: the same query typed differently (casing, punctuation, articles, tense, a filler or a small detail).
+DISTINCT: the same template with a different content word; both belong in a training set.
+"""
+
+NEAR = [
+    ("A dog barking loudly", "a dog barking loudly!"),
+    ("a dog barking loudly", "a dog is barking loudly"),
+    ("A dog whimpers loudly.", "A dog whimpering."),
+    ("a man in a red jacket jumps off a diving board", "man in red jacket jumping off a diving board"),
+    ("explaining the history of the printing press", "explanation of the history of the printing press"),
+    ("the hedgehog is stalking through the jungle", "hedgehog stalking through the jungle"),
+    ("a woman slices tomatoes in a kitchen", "a woman is slicing tomatoes in the kitchen"),
+    ("rain falling on a tin roof", "the sound of rain falling on a tin roof"),
+    ("I told you we should have left before the storm hit", "i told you we should've left before the storm hit"),
+    ("the part where he says we're going to need a bigger table", "the part where she says we're going to need a bigger table"),
+    ("Soldiers unloading boxes from a truck", "soldiers unload boxes from a truck"),
+    ("church bells ringing", "church bells ringing in the distance"),
+    ("Lantern of the Western Line (1994)", "The Lantern of the Western Line 1994"),
+    ("cheerful reggae music playing in a cafe", "cheerful reggae music plays in a cafe"),
+    ("a crowd cheering at a stadium", "a stadium crowd cheering"),
+    ("Kofi Bianchi: How I learned to speak up", "Kofi Bianchi - How I learned to speak up"),
+    ("close-up of a snow-covered bridge", "a snow-covered bridge close-up"),
+    ("a tennis player throws a racket at half time", "a tennis player throws his racket"),
+    ("thunder rumbling in the distance", "distant thunder rumbling"),
+    ("how to change a car tyre", "how to change a tyre on a car"),
+    ("a cat purring loudly", "cat purring very loudly"),
+    ("two kids playing football in a park", "2 kids playing football in the park"),
+    ("Ivy Holloway - Satellite Dancer (Official Video)", "Ivy Holloway - Satellite Dancer official music video"),
+    ("a helicopter flying overhead", "helicopter flies overhead"),
+    ("the chef explains why you rest the meat", "chef explaining why you should rest the meat"),
+]
+
+DISTINCT = [
+    ("a dog barking loudly", "a cat meowing loudly"),
+    ("a man in a red jacket jumps off a diving board", "a woman in a blue dress jumps off a diving board"),
+    ("a woman slices tomatoes in a kitchen", "a woman slices onions in a kitchen"),
+    ("rain falling on a tin roof", "rain falling on a tent"),
+    ("romantic techno music playing during a fireworks show", "romantic funk music playing during a fireworks show"),
+    ("overhead shot of hands whisking eggs", "overhead shot of hands dicing onions"),
+    ("I told you we should have left before the storm hit", "I told you we should have called the police before the storm hit"),
+    ("Bea tells Teddy that the wedding is off", "Bea tells Teddy that the flight was cancelled"),
+    ("the professor explains how vaccines work", "the professor explains how black holes form"),
+    ("a piano playing a slow melody", "a violin playing a slow melody"),
+    ("videos from MayaCooks uploaded in June 2019", "videos from Tech with Theo uploaded in June 2019"),
+    ("a man slices tomatoes in a kitchen", "a man slices tomatoes in a garage"),
+    ("the sound of waves crashing against rocks", "the sound of a train rattling over tracks"),
+    ("Why we need public libraries", "Why we need slower news"),
+    ("a crowd cheering at a stadium", "a crowd booing at a stadium"),
+    ("heavy rain lashing the windows", "heavy rain with thunder"),
+    ("a cartoon dog chases a mouse around a kitchen", "a cartoon cat chases a mouse around a kitchen"),
+    ("someone shuffles a deck of cards", "someone crumples a sheet of paper"),
+    ("Lumora GT phone review", "Lumora GT laptop review"),
+    ("a sprinter crossing the finish line", "a cyclist crossing the finish line"),
+    ("our revenue grew 12 percent this quarter", "our revenue fell 12 percent this quarter"),
+    ("a goose honking at a passer-by", "a duck quacking at a passer-by"),
+    ("Night Shift Osaka season 2 episode 4", "Harbour Street season 2 episode 4"),
+    ("aerial view of a glacier at sunset", "aerial view of a vineyard at sunset"),
+    ("Sage asks Wes how long the patient has", "Sage asks Wes where she was last night"),
+]
