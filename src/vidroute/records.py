@@ -158,9 +158,11 @@ class JsonlAppender:
 
 
 def manifest_path(data_path: str | Path) -> Path:
-    """The manifest sits beside its data file: `labels.jsonl` -> `labels.manifest.json`."""
+    """Manifest path: `labels.jsonl` -> `labels.manifest.json`, `x.parquet` -> `x.parquet.manifest.json`."""
     p = Path(data_path)
-    return p.with_name(p.name.split(".")[0] + ".manifest.json")
+    # Only .jsonl drops its suffix, so `x.jsonl` and `x.parquet` in one folder keep separate manifests.
+    stem = p.name[: -len(".jsonl")] if p.name.endswith(".jsonl") else p.name
+    return p.with_name(stem + ".manifest.json")
 
 
 def write_manifest(data_path: str | Path, manifest: dict[str, Any]) -> Path:

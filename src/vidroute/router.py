@@ -290,6 +290,10 @@ def _as_row(obj: Any, signals: list[str]) -> np.ndarray:
     return np.asarray(w, dtype=np.float64)
 
 
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
 def cascade_curve(
     router: Router,
     teacher: Teacher | Mapping[str, Any],
@@ -330,9 +334,8 @@ def cascade_curve(
             if ans is None:
                 continue
             t_w[i] = _as_row(ans, sig)
-            t_ms[i] = float(getattr(ans, "latency_ms", None) or (ans.get("latency_ms", 0) if isinstance(ans, Mapping) else 0) or 0)
-            usage = getattr(ans, "usage", None)
-            t_usd[i] = float(getattr(usage, "usd", 0.0) or 0.0)
+            t_ms[i] = float(_field(ans, "latency_ms") or 0.0)
+            t_usd[i] = float(_field(_field(ans, "usage"), "usd") or 0.0)
         else:
             s = time.perf_counter()
             try:

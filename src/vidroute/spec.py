@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from importlib import resources
 from pathlib import Path
@@ -84,7 +85,7 @@ class TaskSpec(BaseModel):
         """Load a spec from YAML; `None` loads the packaged default."""
         try:
             if path is None:
-                text = resources.files("vidroute").joinpath("default_spec.yaml").read_text("utf-8")
+                return _default_spec().model_copy(deep=True)
             else:
                 text = Path(path).read_text("utf-8")
             return cls.model_validate(yaml.safe_load(text))
@@ -92,3 +93,10 @@ class TaskSpec(BaseModel):
             raise ConfigError(f"spec file not found: {path}") from exc
         except (yaml.YAMLError, ValidationError, KeyError, IndexError) as exc:
             raise ConfigError(f"invalid spec {path or '(default)'}: {exc}") from exc
+
+
+@functools.cache
+def _default_spec() -> TaskSpec:
+    # Parsed once per process: teachers ask for the task on every call.
+    text = resources.files("vidroute").joinpath("default_spec.yaml").read_text("utf-8")
+    return TaskSpec.model_validate(yaml.safe_load(text))

@@ -71,15 +71,30 @@ def test_bench_realq_rejects_unknown_signal(keyword_router, tmp_path):
         bench_realq("keyword", bad, router=keyword_router)
 
 
-@pytest.mark.slow
-def test_bench_distill_smoke(nova_dir, tmp_path):
+@pytest.fixture(scope="module")
+def smoke(nova_dir, tmp_path_factory):
+    """One small bench-distill run (frozen student on 160 queries, no ONNX) whose model the CLI tests reuse."""
     pytest.importorskip("vidroute.router", reason="vidroute.router (the students helper's Router) not built yet")
     pytest.importorskip("torch", reason="training needs vidroute[train]")
     from vidroute.evaluate.bench import bench_distill
 
+    out = tmp_path_factory.mktemp("bench")
     res = bench_distill(
-        nova_dir, student="frozen", out_dir=tmp_path, max_train=160, latency_n=50, max_epochs=15, onnx=False
+        nova_dir,
+        student="frozen",
+        out_dir=out,
+        max_train=160,
+        latency_n=30,
+        batch_sizes=(32,),
+        max_epochs=15,
+        onnx=False,
     )
+    return res, out
+
+
+@pytest.mark.slow
+def test_bench_distill_smoke(smoke):
+    res, out = smoke
     for key in (
         "rubric_published",
         "rubric_leakfree",
@@ -97,5 +112,48 @@ def test_bench_distill_smoke(nova_dir, tmp_path):
     assert 1.0 <= res["rubric_leakfree"] <= 5.0 and 0.0 <= res["mae_leakfree"] <= 1.0
     assert res["route_p50_ms"] <= res["route_p99_ms"]
     assert res["reference"]["judge"] == 4.0 and res["reference"]["latency_ms"] == 833.0
-    assert (tmp_path / "frozen" / "report" / "report.html").is_file()
+    assert set(res["targets"]) >= {"rubric_leakfree", "route_p50_ms", "train_seconds"}
+    assert (out / "report-frozen" / "report.html").is_file()
     json.dumps(res)
+
+
+@pytest.mark.slow
+def test_cli_eval_writes_report(smoke, nova_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from vidroute.cli import app
+
+    _, out = smoke
+    rep = tmp_path / "rep"
+    fast = ["--latency-n", "20", "--batch-sizes", "16", "--throughput-n", "32"]
+    args = ["eval", "--model", str(out / "nova-frozen"), "--data", str(nova_dir / "eval_dataset.jsonl")]
+    r = CliRunner().invoke(app, [*args, "--report", str(rep), "--warmup", "2", "--json", *fast])
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout[r.stdout.index("{") :])
+    assert m["n"] == 100 and m["model"].endswith(":frozen")
+    assert m["latency"]["n"] == 20 and set(m["throughput"]) == {"16"}
+    assert {p.name for p in rep.iterdir()} >= {"report.html", "summary.md", "metrics.json", "predictions.jsonl"}
+    bad = CliRunner().invoke(app, ["eval", "--model", str(tmp_path / "nope"), "--data", str(nova_dir / "x")])
+    assert bad.exit_code != 0
+
+
+@pytest.mark.slow
+def test_cli_bench_realq(smoke, shared_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from vidroute.cli import app
+
+    data = shared_dir / "queries" / "real_queries_dev.jsonl"
+    if not data.is_file():
+        pytest.skip(f"{data} not found")
+    rows = list(read_jsonl(data))[::12]  # every 12th row: all signals and most sources, fast
+    sub = tmp_path / "q.jsonl"
+    sub.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _, out = smoke
+    r = CliRunner().invoke(app, ["bench", "realq", "--model", str(out / "nova-frozen"), "--data", str(sub), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout[r.stdout.index("{") :])
+    assert res["n"] == len(rows) and 0.0 <= res["accuracy"] <= 1.0
+    assert set(res["per_signal"]) == {"visual", "audio", "transcription", "metadata"}
+    text = CliRunner().invoke(app, ["bench", "realq", "--model", str(out / "nova-frozen"), "--data", str(sub)])
+    assert text.exit_code == 0 and "per source" in text.stdout

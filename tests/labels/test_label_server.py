@@ -106,8 +106,9 @@ def test_kill_9_then_resume_loses_nothing_and_duplicates_nothing(tmp_path, kit):
     ids = [json.loads(line)["id"] for line in lines]  # every line parses: no torn line survives
     assert Counter(ids) == Counter(q.id for q in queries), "each input id exactly once"
     assert stats["resumed"] == before_final and stats["labelled"] == n - before_final and stats["failed"] == 0
-    # Only queries in flight at each kill were asked twice (concurrency 2 -> at most 2 per kill).
-    assert n <= requests <= n + 2 * len(killed_at)
+    # Only answers in flight or not yet written at each kill were asked twice: at most the run's window of
+    # 2 x concurrency = 4 per kill, far fewer than the 10 + 30 lines a restart from scratch would repeat.
+    assert n <= requests <= n + 4 * len(killed_at)
     man = read_manifest(out)
     assert man["status"] == "complete" and man["counts"]["labelled"] == n and len(man["runs"]) == 3
     assert [r["status"] for r in man["runs"]] == ["killed", "killed", "complete"]

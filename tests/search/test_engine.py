@@ -154,6 +154,7 @@ def test_cli_search_json_and_table(store_path):
     res = runner.invoke(
         app,
         ["search", "tax", "--store", str(store_path), "--weights", "metadata=1", "--person", "maria lopez"],
+        env={"COLUMNS": "200"},
     )
     assert res.exit_code == 0, res.output
     assert "Budget night" in res.stdout and "weights (user): metadata 1.00" in res.stdout

@@ -7,6 +7,7 @@ Reads ../shared/data/queries/real_queries_dev.jsonl (n/4 queries per dominant si
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from vidroute.errors import InvalidTeacherOutput, TeacherError
 from vidroute.records import read_jsonl
 from vidroute.teachers import load_teacher
+from vidroute.teachers.gguf import default_threads
 
 SHARED = Path(os.environ.get("VIDROUTE_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
 
@@ -72,16 +74,14 @@ def main() -> None:
         first_info = {"valid": False, "raw": exc.raw[:200]}
     first_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    try:
+    with contextlib.suppress(InvalidTeacherOutput):
         js.label("a dog barking at the mailman")
-    except InvalidTeacherOutput:
-        pass
     warm_s = time.perf_counter() - t0
     nt = load_teacher(args.spec, mode="next_token")
     nt._server = js.server  # same loaded model
     out = {
         "spec": args.spec,
-        "threads": js.n_threads,
+        "threads": js.n_threads or default_threads(),
         "load_s": round(load_s, 2),
         "one_json_label_cold_s": round(first_s, 2),
         "one_json_label_warm_s": round(warm_s, 2),

@@ -23,6 +23,16 @@ def _say(msg: str) -> None:
     console.print(f"[dim]{msg}[/]")
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--batch-sizes {text!r} must be comma-separated integers, e.g. 1,32,256") from exc
+    if not values or min(values) < 1:
+        raise ConfigError(f"--batch-sizes {text!r} needs at least one size >= 1")
+    return values
+
+
 def _table(title: str, rows: list[tuple[str, Any]]) -> Table:
     t = Table(title=title, show_header=False, title_justify="left")
     t.add_column(style="bold")
@@ -51,6 +61,11 @@ def eval_cmd(
     judge_limit: Annotated[int | None, typer.Option(help="Judge only the first N queries.")] = None,
     backend: Annotated[str, typer.Option(help="Router backend: auto, onnx or torch.")] = "auto",
     warmup: Annotated[int, typer.Option(help="Untimed calls before the latency measurement.")] = 20,
+    latency_n: Annotated[
+        int | None, typer.Option(help="Timed single-query calls (default: every query once, at least 200).")
+    ] = None,
+    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes for throughput.")] = "1,32,256",
+    throughput_n: Annotated[int, typer.Option(help="Queries routed per batch size (cycled).")] = 256,
     usd_per_vcpu_hour: Annotated[float, typer.Option(help="vCPU price for the student's cost.")] = 0.0425,
     teacher_latency_ms: Annotated[
         float | None, typer.Option(help="Escalation target's latency for the cascade (default: measured or 833).")
@@ -83,6 +98,9 @@ def eval_cmd(
         judge_limit=judge_limit,
         backend=backend,
         warmup=warmup,
+        latency_n=latency_n,
+        batch_sizes=_int_list(batch_sizes),
+        throughput_n=throughput_n,
         usd_per_vcpu_hour=usd_per_vcpu_hour,
         teacher_latency_ms=teacher_latency_ms,
         teacher_usd_per_million=teacher_usd_per_million,

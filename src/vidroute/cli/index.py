@@ -26,6 +26,19 @@ def index(
     force: Annotated[
         bool, typer.Option("--force", help="Re-index files already in the store (replaces them).")
     ] = False,
+    embedder: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--embedder",
+            "-e",
+            help="signal=spec for a new store, e.g. visual=clip:/models/clip or audio=none (repeatable; "
+            "default: minilm for every signal's text). An existing store keeps the embedders it was built with.",
+        ),
+    ] = None,
+    keyframe_dir: Annotated[
+        Path | None, typer.Option(help="Where keyframes go (default: ~/.cache/vidroute/keyframes).")
+    ] = None,
+    asr: Annotated[bool, typer.Option("--asr/--no-asr", help="Speech-to-text where a file has no captions.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Index media: cut into segments, transcribe, embed each signal, and write them to the store.
@@ -43,7 +56,12 @@ def index(
     files = expand_paths(paths)
     if not files:
         console.print("[yellow]no media files found[/] under the given paths")
-    with SearchEngine.open(store) as engine:
+    from vidroute.ingest import IngestConfig, build_embedders
+
+    specs = _parse_specs(embedder or [])
+    config = IngestConfig(keyframe_dir=keyframe_dir, asr=asr)
+    with SearchEngine.open(store, embedders=build_embedders(specs) if specs else None) as engine:
+        engine.ingest_config = config
         if progress and files:
             with Progress(
                 TextColumn("[bold]indexing"),
@@ -69,3 +87,15 @@ def index(
     typer.echo(json.dumps(summary, indent=2))
     if files and not report.indexed and not report.existing:
         raise typer.Exit(1)
+
+
+def _parse_specs(items: list[str]) -> dict[str, str | None]:
+    from vidroute.errors import ConfigError
+
+    specs: dict[str, str | None] = {}
+    for item in items:
+        signal, sep, spec = item.partition("=")
+        if not sep or not signal.strip():
+            raise ConfigError(f"--embedder {item!r}: use signal=spec, e.g. visual=clip:/models/clip or audio=none")
+        specs[signal.strip()] = None if spec.strip().lower() in ("", "none") else spec.strip()
+    return specs

@@ -158,6 +158,7 @@ def _bench_one(
     *,
     seed: int,
     latency_n: int,
+    batch_sizes: Sequence[int],
     say: Callable[[str], None],
     train_params: dict[str, Any],
 ) -> tuple[dict[str, Any], EvalOutcome, dict[str, dict[str, Any]]]:
@@ -171,7 +172,9 @@ def _bench_one(
     router = Router.load(model_dir)
     say(f"[{student}] evaluating")
     scores = {name: score_set(router, recs) for name, recs in sets.items()}
-    outcome = evaluate_router(router, sets["v2_leakfree"], latency_n=latency_n, name="eval_dataset_v2 leak-free")
+    outcome = evaluate_router(
+        router, sets["v2_leakfree"], latency_n=latency_n, batch_sizes=batch_sizes, name="eval_dataset_v2 leak-free"
+    )
     m = outcome.metrics
     best = max(m["throughput"].values(), key=lambda d: d["routes_per_second"])
     pub, lf, v1p, v1l = (scores[k] for k in ("v2_published", "v2_leakfree", "v1_published", "v1_leakfree"))
@@ -225,13 +228,14 @@ def bench_distill(
     out_dir: str | Path | None = None,
     seed: int = 0,
     latency_n: int = 1000,
+    batch_sizes: Sequence[int] = (1, 32, 256),
     max_train: int | None = None,
     progress: Callable[[str], None] | None = None,
     **train_params: Any,
 ) -> dict[str, Any]:
     """Train and evaluate one student (or `student="all"`) on the reference's data; return one JSON-ready dict.
 
-    With `out_dir`, the model(s) and a full report (`<out_dir>/<student>/model`, `.../report`) are kept;
+    With `out_dir`, the model(s) and a full report (`<out_dir>/nova-<student>`, `<out_dir>/report-<student>`) are kept;
     otherwise they go to a temporary folder that is deleted. `max_train` trains on a seeded sample of that many
     queries (for smoke tests); extra keywords go to `train_student`.
     """
@@ -260,14 +264,16 @@ def bench_distill(
     results: dict[str, dict[str, Any]] = {}
     try:
         for s in students:
+            model_dir, report_dir = root / f"nova-{s}", root / f"report-{s}"
             res, outcome, subsets = _bench_one(
                 s,
                 train,
                 sets,
                 stats,
-                root / s / "model",
+                model_dir,
                 seed=seed,
                 latency_n=latency_n,
+                batch_sizes=batch_sizes,
                 say=say,
                 train_params=train_params,
             )
@@ -276,13 +282,13 @@ def bench_distill(
 
                 write_report(
                     outcome,
-                    root / s / "report",
+                    report_dir,
                     title=f"vidroute bench distill: {s} student on the reference's Nova data",
                     subsets=subsets,
                     notes=_notes(stats),
                 )
-                res["report"] = str(root / s / "report" / "report.html")
-                res["model_dir"] = str(root / s / "model")
+                res["report"] = str(report_dir / "report.html")
+                res["model_dir"] = str(model_dir)
             results[s] = res
     finally:
         if tmp is not None:

@@ -119,6 +119,7 @@ def evaluate_router(
     warmup: int = 20,
     latency_n: int | None = None,
     batch_sizes: Sequence[int] = (1, 32, 256),
+    throughput_n: int = 256,
     usd_per_vcpu_hour: float = cost_mod.DEFAULT_USD_PER_VCPU_HOUR,
     thresholds: Sequence[float] = cascade_mod.DEFAULT_THRESHOLDS,
     teacher_latency_ms: float | None = None,
@@ -134,7 +135,8 @@ def evaluate_router(
         judge: optional LLM judge, run on the first `judge_limit` rows (all when None).
         warmup / latency_n: untimed calls, then how many timed single-query calls (default: every query once,
             at least 200).
-        batch_sizes: batch sizes for the throughput measurement.
+        batch_sizes / throughput_n: batch sizes for the throughput measurement, and at least how many queries
+            (cycled) each one routes.
         usd_per_vcpu_hour: price of a vCPU for the student's cost.
         thresholds: confidence thresholds for the cascade curve.
         teacher_latency_ms / teacher_usd_per_million: the escalation target's cost, when not measured.
@@ -186,7 +188,7 @@ def evaluate_router(
     n_lat = latency_n if latency_n is not None else max(200, len(queries))
     lat = measure_latency(router, queries, warmup=warmup, n=n_lat)
     say("timing batches")
-    thr = measure_throughput(router, queries, batch_sizes=batch_sizes)
+    thr = measure_throughput(router, queries, batch_sizes=batch_sizes, min_queries=throughput_n)
 
     student_usd = cost_mod.student_usd_per_million(lat["cpu_ms_per_query"], usd_per_vcpu_hour)
     best_batch = max(thr.values(), key=lambda d: d["routes_per_second"])

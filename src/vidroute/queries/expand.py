@@ -58,7 +58,7 @@ def parse_paraphrases(text: str, source: str, k: int) -> list[str]:
         line = _BULLET.sub("", raw.strip()).strip()
         if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'`“”":
             line = line[1:-1].strip()
-        line = line.strip("\"“”`").strip()
+        line = line.strip('"“”`').strip()
         if line.lower().startswith(("rewrite:", "query:", "paraphrase:")):
             line = line.split(":", 1)[1].strip()
         preamble = _PREAMBLE.match(line) and _PREAMBLE_TOPIC.search(line)

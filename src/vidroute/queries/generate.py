@@ -78,7 +78,7 @@ def parse_mix(value: str | Mapping[str, float] | None) -> dict[str, float]:
 def intent_targets(n: int, mix: Mapping[str, float]) -> dict[str, int]:
     """Counts per intent that sum to `n` and differ from ``n * share`` by less than one (largest remainder)."""
     exact = {i: n * mix.get(i, 0.0) for i in INTENTS}
-    counts = {i: int(math.floor(v)) for i, v in exact.items()}
+    counts = {i: math.floor(v) for i, v in exact.items()}
     short = n - sum(counts.values())
     for i in sorted(INTENTS, key=lambda i: (-(exact[i] - counts[i]), INTENTS.index(i)))[:short]:
         counts[i] += 1

@@ -20,7 +20,7 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -126,10 +126,93 @@ _IRREGULAR_S = {"be": "is", "have": "has", "do": "does", "go": "goes"}
 _IRREGULAR_ING = {"be": "being", "lie": "lying", "die": "dying", "tie": "tying", "ski": "skiing", "see": "seeing"}
 # Verbs whose final consonant doubles before -ing (one stressed syllable ending consonant-vowel-consonant).
 _DOUBLING = set(
-    "bat bet begin chat chop clap cut dig dip drag drip drop drum fan fit flip get grab grin grip hit hop hug hum jam "
-    "jog knit mop nod pat pet plan plug put rub run scan scrub set ship shop shut sip sit skip slam slip snap sob "
-    "spin step stir stop strum swim tap tip trim tug wrap whip win zip rip pop shrug whir unwrap yip trot jot strap "
-    "skim trap wag spot blur admit forget regret upset refer prefer control patrol".split()
+    [
+        "bat",
+        "bet",
+        "begin",
+        "chat",
+        "chop",
+        "clap",
+        "cut",
+        "dig",
+        "dip",
+        "drag",
+        "drip",
+        "drop",
+        "drum",
+        "fan",
+        "fit",
+        "flip",
+        "get",
+        "grab",
+        "grin",
+        "grip",
+        "hit",
+        "hop",
+        "hug",
+        "hum",
+        "jam",
+        "jog",
+        "knit",
+        "mop",
+        "nod",
+        "pat",
+        "pet",
+        "plan",
+        "plug",
+        "put",
+        "rub",
+        "run",
+        "scan",
+        "scrub",
+        "set",
+        "ship",
+        "shop",
+        "shut",
+        "sip",
+        "sit",
+        "skip",
+        "slam",
+        "slip",
+        "snap",
+        "sob",
+        "spin",
+        "step",
+        "stir",
+        "stop",
+        "strum",
+        "swim",
+        "tap",
+        "tip",
+        "trim",
+        "tug",
+        "wrap",
+        "whip",
+        "win",
+        "zip",
+        "rip",
+        "pop",
+        "shrug",
+        "whir",
+        "unwrap",
+        "yip",
+        "trot",
+        "jot",
+        "strap",
+        "skim",
+        "trap",
+        "wag",
+        "spot",
+        "blur",
+        "admit",
+        "forget",
+        "regret",
+        "upset",
+        "refer",
+        "prefer",
+        "control",
+        "patrol",
+    ]
 )
 
 
@@ -271,7 +354,13 @@ class Grammar:
         return finish(self._render_seq(seq, rng, {}, None, False, 0), style, rng)
 
     def _render_seq(
-        self, seq: tuple[Any, ...], rng: random.Random, used: dict[str, set[int]], form: str | None, plural: bool, depth: int
+        self,
+        seq: tuple[Any, ...],
+        rng: random.Random,
+        used: dict[str, set[int]],
+        form: str | None,
+        plural: bool,
+        depth: int,
     ) -> str:
         out: list[str] = []
         for p in seq:
@@ -316,10 +405,19 @@ def _conjugate_marked(text: str, form: str, plural: bool) -> str:
     # Every marked verb is conjugated, so "^bark and then ^whine" becomes "barks and then whines".
     if "^" not in text:
         return conjugate(text, form, plural=plural)
-    return _MARK.sub(lambda m: conjugate(m.group(2), form, plural=plural or bool(m.group(1))), text)
+    first = True
+
+    def one(m: re.Match[str]) -> str:
+        nonlocal first
+        # "is barking and then whining": the auxiliary goes on the first verb only.
+        f = form if first or form != "prog" else "ing"
+        first = False
+        return conjugate(m.group(2), f, plural=plural or bool(m.group(1)))
+
+    return _MARK.sub(one, text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _has_formed_slot(seq: tuple[Any, ...]) -> bool:
     # An entry such as "{dog_np} {dog_verb:@}" conjugates inside; conjugating its first word again would be wrong.
     for p in seq:
@@ -361,7 +459,7 @@ def finish(text: str, style: str, rng: random.Random) -> str:
         return text + "." if r < 0.8 and text[-1] not in ".!?" else text
     if style == "sentence":
         text = text[0].upper() + text[1:]
-        return text + "." if rng.random() < 0.5 and text[-1] not in ".!?\"" else text
+        return text + "." if rng.random() < 0.5 and text[-1] not in '.!?"' else text
     if style == "lower":
         return text.lower()
     if style == "spoken":

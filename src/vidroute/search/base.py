@@ -204,6 +204,11 @@ class FusingStore(ABC):
     @abstractmethod
     def stats(self) -> dict[str, Any]: ...
 
+    @property
+    def approximate(self) -> bool:
+        """True when vector legs go through an ANN index (their top k may miss some of the exact top k)."""
+        return False
+
     def optimize(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Bring indexes up to date after bulk writes (no-op where the backend does it itself)."""
 
@@ -298,7 +303,8 @@ class FusingStore(ABC):
         assert layout is not None
         vec_legs = {s: w for s, w in legs.items() if s != BM25}
         big_k = max(candidates or self.candidates, k)
-        only_vectors = fusion == "raw" and BM25 not in legs
+        # Exact raw fusion needs only the top k; an approximate index returns K candidates that are rescored exactly.
+        only_vectors = fusion == "raw" and BM25 not in legs and not self.approximate
         parts: list[Candidates] = []
         if vec_legs:
             parts.append(

@@ -263,42 +263,275 @@ class SyntheticCorpus:
     def _noise(self, rng: np.random.Generator, shape: tuple[int, ...], scale: float) -> np.ndarray:
         return (rng.standard_normal(shape, dtype=np.float32) * (scale / math.sqrt(self.dim))).astype(np.float32)
 
+    def video(self, v: int) -> tuple[int, dict[str, np.ndarray | None]]:
+        """Video v's topic and its per-signal centre (None where the video lacks the signal); reproducible."""
+        rng = np.random.default_rng([self.seed, 7, v])
+        topic = int(rng.choice(self.topics, p=self.popularity))
+        centres: dict[str, np.ndarray | None] = {}
+        for s in self.signals:
+            c = self.centres[s][topic] + self._noise(rng, (self.dim,), self.video_spread)
+            centres[s] = None if rng.random() < self.missing.get(s, 0.0) else c
+        return topic, centres
+
     def chunks(self, n: int, chunk: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Yield (packed float32 (m, 4·dim), masks (m,), video index (m,)) for n segments, video-aligned chunks."""
+        """Yield (packed float32 (m, Σdims), masks (m,), video index (m,)) for n segments, video-aligned chunks."""
         spv = self.segments_per_video
         chunk = max(spv, chunk // spv * spv)
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
-            rng = np.random.default_rng([self.seed, start])
+            rng = np.random.default_rng([self.seed, 11, start])
+            first = start // spv
             n_vid = math.ceil(m / spv)
-            vid_topic = rng.choice(self.topics, size=n_vid, p=self.popularity)
+            vids = [self.video(first + i)[1] for i in range(n_vid)]
             seg_vid = np.repeat(np.arange(n_vid), spv)[:m]
-            packed = np.empty((m, self.layout.total_dim), dtype=np.float32)
+            packed = np.zeros((m, self.layout.total_dim), dtype=np.float32)
             masks = np.zeros(m, dtype=np.int64)
             for i, s in enumerate(self.signals):
-                vid_c = self.centres[s][vid_topic] + self._noise(rng, (n_vid, self.dim), self.video_spread)
-                x = vid_c[seg_vid] + self._noise(rng, (m, self.dim), self.segment_noise)
+                has = np.array([c[s] is not None for c in vids])
+                cen = np.stack([c[s] if c[s] is not None else np.zeros(self.dim, np.float32) for c in vids])
+                x = cen[seg_vid] + self._noise(rng, (m, self.dim), self.segment_noise)
                 x /= np.linalg.norm(x, axis=1, keepdims=True)
-                miss = rng.random(n_vid) < self.missing.get(s, 0.0)
-                x[miss[seg_vid]] = 0.0
+                x[~has[seg_vid]] = 0.0
                 packed[:, self.layout.slot(s)] = x
-                masks |= np.where(miss[seg_vid], 0, 1 << i)
-            yield packed, masks, start // spv + seg_vid
+                masks |= np.where(has[seg_vid], 1 << i, 0)
+            yield packed, masks, first + seg_vid
 
-    def queries(self, n: int, *, seed: int = 1, noise: float = 1.0) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
-        """n query vector sets near random (popular) topics, and Dirichlet(0.5) weights (n, signals)."""
+    def queries(
+        self, n: int, *, corpus_size: int, seed: int = 1, moment_share: float = 0.5
+    ) -> tuple[list[dict[str, np.ndarray]], np.ndarray, list[str]]:
+        """n query vector sets drawn like held-out segments, Dirichlet(0.5) weights (n, signals), and each kind.
+
+        "moment" queries are a new segment of an indexed video (someone describing what they saw in it);
+        "topic" queries are a segment of an unseen video on a (popular) topic, the harder, tie-heavy case.
+        """
         rng = np.random.default_rng([self.seed, 10_000 + seed])
-        topics = rng.choice(self.topics, size=n, p=self.popularity)
-        out = []
-        for t in topics:
+        n_videos = max(1, corpus_size // self.segments_per_video)
+        out, kinds = [], []
+        for _ in range(n):
+            if rng.random() < moment_share:
+                _t, cen = self.video(int(rng.integers(n_videos)))
+                kinds.append("moment")
+            else:
+                _t, cen = self.video(10_000_000 + int(rng.integers(1 << 30)))  # an unseen video
+                kinds.append("topic")
             qv = {}
             for s in self.signals:
-                x = self.centres[s][t] + self._noise(rng, (self.dim,), noise)
+                c = cen[s] if cen[s] is not None else self.centres[s][_t]
+                x = c + self._noise(rng, (self.dim,), self.segment_noise)
                 qv[s] = x / np.linalg.norm(x)
             out.append(qv)
-        return out, rng.dirichlet([0.5] * len(self.signals), size=n)
+        return out, rng.dirichlet([0.5] * len(self.signals), size=n), kinds
 
 
 def _rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
     q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
     return q.astype(np.float32)
+
+
+# ---- scale benchmark --------------------------------------------------------------------------------------------
+def _topk_merge(best: np.ndarray, best_idx: np.ndarray, scores: np.ndarray, offset: int, k: int) -> None:
+    """Merge a chunk's (q, m) scores into the running per-query top k (in place)."""
+    kk = min(k, scores.shape[1])
+    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    cand = np.concatenate([best, np.take_along_axis(scores, part, axis=1)], axis=1)
+    cand_idx = np.concatenate([best_idx, part + offset], axis=1)
+    order = np.argsort(-cand, axis=1)[:, :k]
+    best[:] = np.take_along_axis(cand, order, axis=1)
+    best_idx[:] = np.take_along_axis(cand_idx, order, axis=1)
+
+
+def run_scale(
+    n: int,
+    *,
+    workdir: Path,
+    n_queries: int = 200,
+    router: Any = None,
+    route_texts: list[str] | None = None,
+    index_type: str = "IVF_PQ",
+    num_partitions: int | None = None,
+    nprobes: int | None = None,
+    refine_factor: int | None = None,
+    candidates: int = 100,
+    keep: bool = False,
+    log: Log = None,
+) -> dict[str, Any]:
+    """Build an n-segment LanceDB store of synthetic data, index it, and time fused queries against exact numpy."""
+    from vidroute.search.base import StoreConfig
+    from vidroute.search.fusion import concat_query, normalise_query
+    from vidroute.search.lance_store import LanceStore
+
+    corpus = SyntheticCorpus()
+    path = Path(workdir) / f"scale-{n}"
+    shutil.rmtree(path, ignore_errors=True)
+    parts = num_partitions or max(16, int(math.sqrt(n)))
+    store = LanceStore(
+        path,
+        index_threshold=n + 1,
+        index_type=index_type,
+        num_partitions=parts,
+        nprobes=nprobes or max(8, parts // 4),
+        refine_factor=refine_factor,
+        candidates=candidates,
+    )
+    store.configure(StoreConfig(layout=corpus.layout))
+
+    # Queries and their weights first, so the exact top 10 is computed while the data streams past once.
+    qvs, dirichlet, kinds = corpus.queries(n_queries, corpus_size=n)
+    texts = None
+    if router is not None and route_texts:
+        texts = [route_texts[i % len(route_texts)] for i in range(n_queries)]
+        weights = [dict(router.route(t).weights) for t in texts]
+    else:
+        weights = [dict(zip(corpus.signals, w, strict=True)) for w in dirichlet]
+    qmat = np.stack(
+        [
+            concat_query(corpus.layout, normalise_query(corpus.layout, qv), store.plan(qv, w, text=None)[2])
+            for qv, w in zip(qvs, weights, strict=True)
+        ]
+    ).T.astype(np.float32)
+    best = np.full((n_queries, 10), -np.inf, dtype=np.float32)
+    best_idx = np.zeros((n_queries, 10), dtype=np.int64)
+
+    t_insert = 0.0
+    t0 = time.perf_counter()
+    done = 0
+    for packed, masks, vid in corpus.chunks(n):
+        m = len(packed)
+        _topk_merge(best, best_idx, packed @ qmat.astype(np.float32), done, 10)  # (m, q) → per-query top 10
+        cols = {
+            "segment_id": [f"s{done + i}" for i in range(m)],
+            "video_id": [f"v{v}" for v in vid],
+            "path": [f"/synthetic/v{v}.mp4" for v in vid],
+            "start": [float((done + i) % corpus.segments_per_video) * 10.0 for i in range(m)],
+            "end": [float((done + i) % corpus.segments_per_video) * 10.0 + 10.0 for i in range(m)],
+            "transcript": [""] * m,
+            "title": [""] * m,
+            "description": [""] * m,
+            "people": [[]] * m,
+            "genre": [""] * m,
+            "date": [""] * m,
+            "tags": [[]] * m,
+            "keyframe": [None] * m,
+            "text": [""] * m,
+        }
+        s = time.perf_counter()
+        store.append_columns(cols, packed, masks)
+        t_insert += time.perf_counter() - s
+        done += m
+        if log:
+            log(f"scale {n}: {done:,} segments inserted ({t_insert:.0f} s in inserts)")
+    gen_total = time.perf_counter() - t0
+    del packed
+    s = time.perf_counter()
+    store.create_vector_index()
+    t_index = time.perf_counter() - s
+    if log:
+        log(f"scale {n}: {index_type} index with {parts} partitions built in {t_index:.0f} s")
+
+    def one(i: int) -> tuple[list[str], float]:
+        s = time.perf_counter()
+        w = dict(router.route(texts[i]).weights) if texts is not None else weights[i]
+        hits = store.search(qvs[i], w, k=10, fusion="raw")
+        return [h.segment_id for h in hits], (time.perf_counter() - s) * 1000
+
+    for i in range(min(5, n_queries)):  # warm caches
+        one(i)
+    lat, rec = [], []
+    for i in range(n_queries):
+        ids, ms = one(i)
+        lat.append(ms)
+        truth = {f"s{j}" for j in best_idx[i]}
+        rec.append(len(truth & set(ids)) / 10)
+    result = {
+        "segments": n,
+        "signals": corpus.signals,
+        "dim": corpus.dim,
+        "topics": corpus.topics,
+        "insert_seconds": t_insert,
+        "insert_rate_per_s": n / t_insert if t_insert else None,
+        "generate_and_insert_seconds": gen_total,
+        "index": {
+            "type": index_type,
+            "partitions": parts,
+            "nprobes": store.nprobes,
+            "refine_factor": refine_factor,
+            "candidates": candidates,
+            "build_seconds": t_index,
+        },
+        "queries": n_queries,
+        "routing": texts is not None,
+        "p50_ms": percentile(lat, 50),
+        "p95_ms": percentile(lat, 95),
+        "recall10_vs_exact": float(np.mean(rec)),
+        "recall10_vs_exact_min": float(np.min(rec)),
+        "disk_bytes": sum(p.stat().st_size for p in path.rglob("*") if p.is_file()),
+    }
+    store.close()
+    if not keep:
+        shutil.rmtree(path, ignore_errors=True)
+    return result
+
+
+def _route_texts(data_dir: Path, n: int = 500) -> list[str]:
+    path = data_dir / "queries" / "real_queries_dev.jsonl"
+    if not path.exists():
+        return ["a dog barking at the mailman", "the speaker says we choose to go to the moon"]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r["query"] for r in rows[:n]]
+
+
+def run_search_bench(
+    *,
+    model: Path | str | None = None,
+    retrieval: bool = True,
+    scale: bool = True,
+    sizes: list[int] | None = None,
+    n_queries: int = 200,
+    quick: bool = False,
+    data_dir: Path | None = None,
+    workdir: Path | None = None,
+    log: Log = None,
+) -> dict[str, Any]:
+    """Everything `vidroute bench search` reports, with the flat keys the issue asks for on top."""
+    import platform
+
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    router = None
+    if model is not None:
+        from vidroute.search.engine import load_router
+
+        router = load_router(model)
+    out: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg": os.getloadavg()},
+        "router_model": str(model) if model else None,
+    }
+    if retrieval:
+        r = run_retrieval(data_dir=data_dir, router=router, log=log)
+        out["retrieval"] = r
+        w = r["weightings"]
+        out["recall10_uniform"] = w["uniform"]["recall10"]
+        out["recall10_oracle"] = w["oracle"]["recall10"]
+        out["recall10_routed"] = w["routed"]["recall10"] if "routed" in w else None
+        out["mrr_uniform"] = w["uniform"]["mrr"]
+        out["mrr_routed"] = w["routed"]["mrr"] if "routed" in w else None
+        if "routed" not in w:
+            out["note_routed"] = "no --model given: routed weights need a router folder from `vidroute train`"
+    if scale:
+        sizes = sizes or ([20_000] if quick else [100_000, 1_000_000])
+        nq = min(n_queries, 50) if quick else n_queries
+        texts = _route_texts(data_dir) if router is not None else None
+        tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="vidroute-bench-scale-"))
+        tmp.mkdir(parents=True, exist_ok=True)
+        out["scale"] = {}
+        try:
+            for n in sizes:
+                res = run_scale(n, workdir=tmp, n_queries=nq, router=router, route_texts=texts, log=log)
+                out["scale"][str(n)] = res
+                label = {100_000: "100k", 1_000_000: "1m"}.get(n, str(n))
+                out[f"p50_ms_{label}"] = res["p50_ms"]
+                out[f"p95_ms_{label}"] = res["p95_ms"]
+                out[f"recall10_vs_exact_{label}"] = res["recall10_vs_exact"]
+        finally:
+            if not workdir:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return out

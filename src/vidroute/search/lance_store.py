@@ -241,7 +241,9 @@ class LanceStore(FusingStore):
             kinds = {tuple(i.columns): i.index_type for i in tbl.list_indices()}
             for col in ("video_id", "segment_id"):
                 if (col,) not in kinds:
-                    tbl.create_scalar_index(col)
+                    from lancedb.index import BTree
+
+                    tbl.create_index(col, config=BTree())
             if ("all",) not in kinds and n >= self.index_threshold:
                 self.create_vector_index()
             tbl.optimize(cleanup_older_than=timedelta(minutes=10))
@@ -265,6 +267,10 @@ class LanceStore(FusingStore):
 
     def has_video(self, video_id: str) -> bool:
         return self._table is not None and self._table.count_rows(f"video_id = {sql_str(video_id)}") > 0
+
+    @property
+    def approximate(self) -> bool:
+        return self.has_vector_index()
 
     def has_vector_index(self) -> bool:
         return self._table is not None and any(tuple(i.columns) == ("all",) for i in self._table.list_indices())
@@ -310,6 +316,8 @@ class LanceStore(FusingStore):
     def _text_leg(self, text: str, k: int, filters: Filters | None) -> Candidates:
         if self._table is None or not text.strip():
             return Candidates([], np.zeros((0, self.layout.total_dim), dtype=np.float32), np.zeros(0))
+        # Double quotes would make a phrase query (needs positions in the index); words are matched as a bag.
+        text = text.replace('"', " ")
         q = self._table.search(text, query_type="fts", fts_columns="text").limit(k).select([*_COLUMNS, "all", "_score"])
         where = where_sql(filters)
         if where:

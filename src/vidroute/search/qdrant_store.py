@@ -105,6 +105,10 @@ class QdrantStore(FusingStore):
     def local(self) -> bool:
         return self.path is not None
 
+    @property
+    def approximate(self) -> bool:
+        return not self.local  # local mode scans exactly; a server searches HNSW
+
     def _write_config(self, config: StoreConfig) -> None:
         m = self._models
         vectors = {s: m.VectorParams(size=d, distance=m.Distance.DOT) for s, d in config.layout.dims.items()}

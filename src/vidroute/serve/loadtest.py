@@ -21,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -383,16 +384,22 @@ def uvicorn_command(host: str, port: int, *, workers: int = 1, log_level: str = 
     return cmd
 
 
+@dataclass(frozen=True)
+class ServedApp:
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def served(env: dict[str, str], *, port: int | None = None, ready_timeout_s: float = 180.0) -> Iterator[str]:
-    """Run the app in a uvicorn subprocess on 127.0.0.1 with `env` (VIDROUTE_* settings); yield its URL."""
+def served(env: dict[str, str], *, port: int | None = None, ready_timeout_s: float = 180.0) -> Iterator[ServedApp]:
+    """Run the app in a uvicorn subprocess on 127.0.0.1 with `env` (VIDROUTE_* settings) until the block ends."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, **env}
     proc = subprocess.Popen(uvicorn_command("127.0.0.1", port), env=full_env)
     try:
         wait_ready(url, timeout_s=ready_timeout_s, proc=proc)
-        yield url
+        yield ServedApp(url=url, pid=proc.pid)
     finally:
         proc.terminate()
         try:
@@ -429,28 +436,77 @@ def bench_serve(
         env["VIDROUTE_STORE_URI"] = str(store_uri)
 
     with contextlib.ExitStack() as stack:
-        base = check_loopback(url) if url else stack.enter_context(served(env))
-        out: dict[str, Any] = {"url": base, "concurrency": concurrency, "route_cache_size": route_cache_size}
-        route = run_load(
-            base, "/v1/route", route_payloads, duration_s=duration_s, concurrency=concurrency, warmup_s=warmup_s
-        )
-        out.update(_flat("route", route))
-        if search and (store_uri or url):
-            result = run_load(
-                base,
-                "/v1/search",
-                search_payloads,
-                duration_s=search_duration_s or duration_s,
-                concurrency=search_concurrency,
-                warmup_s=warmup_s,
+        pid = None
+        if url:
+            base = check_loopback(url)
+        else:
+            app = stack.enter_context(served(env))
+            base, pid = app.url, app.pid
+        out: dict[str, Any] = {
+            "url": base,
+            "concurrency": concurrency,
+            "search_concurrency": search_concurrency,
+            "route_cache_size": route_cache_size,
+            "cpus": os.cpu_count(),
+            "load_avg_1m_before": round(os.getloadavg()[0], 2),
+        }
+        with _cpu_meter(pid) as cpu:
+            route = run_load(
+                base, "/v1/route", route_payloads, duration_s=duration_s, concurrency=concurrency, warmup_s=warmup_s
             )
-            out.update(_flat("search", result))
+        out.update(_flat("route", route, cpu))
+        if search and (store_uri or url):
+            with _cpu_meter(pid) as cpu:
+                result = run_load(
+                    base,
+                    "/v1/search",
+                    search_payloads,
+                    duration_s=search_duration_s or duration_s,
+                    concurrency=search_concurrency,
+                    warmup_s=warmup_s,
+                )
+            out.update(_flat("search", result, cpu))
         else:
             out.update({"search_rps": None, "search_p99_ms": None, "search_errors": None})
+        out["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return out
 
 
-def _flat(prefix: str, result: LoadResult) -> dict[str, Any]:
+def _proc_cpu_s(pid: int | None) -> float | None:
+    """User+system CPU seconds of a process and its threads (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _cpu_meter(server_pid: int | None) -> Iterator[dict[str, float | None]]:
+    """CPU seconds the server process and this (client) process used inside the block: on a shared machine these
+    say what a request costs even when wall-clock throughput is squeezed by other work."""
+    import resource
+
+    out: dict[str, float | None] = {}
+    s0 = _proc_cpu_s(server_pid)
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    yield out
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    s1 = _proc_cpu_s(server_pid)
+    out["server_cpu_s"] = None if s0 is None or s1 is None else s1 - s0
+    out["client_cpu_s"] = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+
+
+def _flat(prefix: str, result: LoadResult, cpu: dict[str, float | None] | None = None) -> dict[str, Any]:
+    cpu = cpu or {}
+    # CPU includes the unrecorded warm-up requests too, so it is per request of the whole run (a slight overestimate).
+    per = {
+        f"{prefix}_{who}_cpu_ms_per_request": round(cpu[f"{who}_cpu_s"] * 1000 / result.requests, 3)
+        for who in ("server", "client")
+        if cpu.get(f"{who}_cpu_s") is not None and result.requests
+    }
     return {
         f"{prefix}_rps": result.rps,
         f"{prefix}_p50_ms": result.p50_ms,
@@ -461,6 +517,7 @@ def _flat(prefix: str, result: LoadResult) -> dict[str, Any]:
         f"{prefix}_duration_s": result.duration_s,
         f"{prefix}_distinct_queries": result.distinct_payloads,
         f"{prefix}_error_samples": result.error_samples,
+        **per,
     }
 
 

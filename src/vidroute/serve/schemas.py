@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vidroute.errors import VidrouteError
 from vidroute.serve.jobs import Job, SkippedFile
 
 # Hard ceilings published in the schema; Settings may only lower them.
@@ -106,12 +107,30 @@ class RouteResponse(BaseModel):
 
 
 # ---- search ------------------------------------------------------------------------------------------------
+IsoDate = Annotated[str, Field(max_length=10, pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", examples=["2021-03"])]
+
+
 class SearchFilters(Strict):
-    date_from: Annotated[str, Field(max_length=32, pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")] | None = None
-    date_to: Annotated[str, Field(max_length=32, pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")] | None = None
+    date_from: IsoDate | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD (inclusive).")
+    date_to: IsoDate | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD (its whole period).")
     people: list[ShortText] = Field(default_factory=list, max_length=50)
     genre: ShortText | None = None
     video_id: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _real_dates(self) -> SearchFilters:
+        """The store's own date rules (so a bad date is a 422 here, not a store failure later)."""
+        if self.date_from is None and self.date_to is None:
+            return self
+        from vidroute.search.base import date_bounds
+        from vidroute.search.types import Filters
+
+        try:
+            date_bounds(Filters(date_from=self.date_from, date_to=self.date_to))
+        except (ValueError, OverflowError, VidrouteError) as exc:
+            message = str(exc) if isinstance(exc, VidrouteError) else f"not a real date ({exc})"
+            raise ValueError(message) from None
+        return self
 
 
 def _finite_unit(value: float) -> float:

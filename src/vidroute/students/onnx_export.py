@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ INT8_FILE = "model.int8.onnx"
 PARITY_TOLERANCE = 1e-4
 # int8 must not cost more than this on validation data to be the serving file under int8="auto".
 INT8_MAX_AGREEMENT_DROP = 0.01
-INT8_MAX_MAE_RISE = 0.005
+INT8_MAX_MAE_RISE = 0.002
+INT8_MAX_KL_RISE = 0.05  # relative
 
 _PARITY_TEXTS = [
     "a red car drifting around a corner at night",
@@ -65,7 +67,7 @@ def run_session(session, tokenizer: TextTokenizer, texts: list[str], *, batch_si
     return out
 
 
-def _latency_ms(session, tokenizer: TextTokenizer, texts: list[str], *, reps: int = 100) -> float:
+def _latency_ms(session, tokenizer: TextTokenizer, texts: list[str], *, reps: int = 50) -> float:
     for t in texts[:10]:
         run_session(session, tokenizer, [t])
     times = []
@@ -129,7 +131,9 @@ def export_onnx(
     ids, mask = tokenizer(_PARITY_TEXTS[:2])
     t0 = time.perf_counter()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer warns about Python-side shape checks in transformers; the parity check below is the proof.
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapper,
                 (torch.from_numpy(ids), torch.from_numpy(mask)),
@@ -199,6 +203,7 @@ def export_onnx(
             ok = (
                 m32["dominant_agreement"] - m8["dominant_agreement"] <= INT8_MAX_AGREEMENT_DROP
                 and m8["mae"] - m32["mae"] <= INT8_MAX_MAE_RISE
+                and m8["kl"] <= m32["kl"] * (1 + INT8_MAX_KL_RISE)
             )
             keep = keep or (int8 == "auto" and ok)
         q_info["serving"] = keep

@@ -33,7 +33,6 @@ def build_token_table(
 ) -> np.ndarray:
     """(vocab, dim) token vectors. "contextual": the encoder's output for `[CLS] token [SEP]` at the token's
     position (one pass over the whole vocabulary, cached on disk); "input": the encoder's input word embeddings."""
-    torch = require("torch", "train")
     key = hashlib.sha256(f"{encoder_fingerprint(path)}|{init}|{layers}".encode()).hexdigest()[:20]
     file = cache_dir() / "static" / f"tokens-{key}.npy"
     if cache and file.exists():
@@ -46,20 +45,27 @@ def build_token_table(
         table = bert.embeddings.word_embeddings.weight.detach().numpy().astype(np.float32)
     else:
         vocab = bert.config.vocab_size
-        cls_id, sep_id = 101, 102  # fixed in BERT's uncased WordPiece vocabulary
         table = np.zeros((vocab, bert.config.hidden_size), dtype=np.float32)
-        with torch.inference_mode():
-            for s in range(0, vocab, batch_size):
-                ids = torch.arange(s, min(vocab, s + batch_size))
-                inp = torch.stack([torch.full_like(ids, cls_id), ids, torch.full_like(ids, sep_id)], dim=1)
-                out = bert(input_ids=inp, attention_mask=torch.ones_like(inp), token_type_ids=torch.zeros_like(inp))
-                table[s : s + len(ids)] = out.last_hidden_state[:, 1].numpy()
+        for s in range(0, vocab, batch_size):
+            ids = np.arange(s, min(vocab, s + batch_size))
+            table[ids] = contextual_token_vectors(bert, ids)
     if cache:
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(file.stem + ".tmp.npy")
         np.save(tmp, table)
         os.replace(tmp, file)
     return table
+
+
+def contextual_token_vectors(bert, ids: np.ndarray) -> np.ndarray:
+    """The encoder's output at each token when it is the whole input (`[CLS] token [SEP]`), shape (len(ids), dim)."""
+    torch = require("torch", "train")
+    cls_id, sep_id = 101, 102  # fixed in BERT's uncased WordPiece vocabulary
+    t = torch.as_tensor(np.asarray(ids), dtype=torch.long)
+    inp = torch.stack([torch.full_like(t, cls_id), t, torch.full_like(t, sep_id)], dim=1)
+    with torch.inference_mode():
+        out = bert(input_ids=inp, attention_mask=torch.ones_like(inp), token_type_ids=torch.zeros_like(inp))
+    return out.last_hidden_state[:, 1].numpy().astype(np.float32)
 
 
 def sif_weights(token_lists: list[list[int]], vocab_size: int, a: float) -> np.ndarray:

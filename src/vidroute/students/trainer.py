@@ -127,6 +127,17 @@ def fit_head(
     torch = _torch()
     from vidroute.students.modeling import make_head
 
+    # A 384x256 MLP gains nothing from a second thread, and on a busy machine OpenMP's spin-waiting makes
+    # two threads several times slower than one: the head always trains single-threaded.
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit_head(torch, make_head, x_tr, y_tr, x_va, y_va, args, seed, head)
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _fit_head(torch, make_head, x_tr, y_tr, x_va, y_va, args, seed, head):
     seed_everything(seed)
     xt, yt = torch.as_tensor(x_tr), torch.as_tensor(y_tr, dtype=torch.float32)
     xv = torch.as_tensor(x_va)

@@ -136,7 +136,7 @@ function renderHit(hit, rank) {
       el("span", { class: "hit-title", text: hit.title || hit.filename }),
       el("span", { class: "score", text: `score ${hit.score.toFixed(3)}` }),
     ),
-    el("div", { class: "muted small", text: `${hit.filename} · ${clock(hit.start)}–${clock(hit.end)}` }),
+    el("div", { class: "hit-meta muted small", text: `${hit.filename} · ${clock(hit.start)}–${clock(hit.end)}` }),
     hit.transcript ? el("p", { class: "transcript", text: `“${hit.transcript}”` }) : null,
     scores,
   );
