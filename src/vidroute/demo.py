@@ -13,11 +13,12 @@ from vidroute.records import LabelRecord, read_records
 
 log = logging.getLogger(__name__)
 
+# One query per signal, about what the generated demo clips show, say and are titled.
 DEMO_SEARCHES = (
-    "waves crashing on a rocky beach",
-    "the part where the coach says we never give up",
-    "sound of a dog barking",
-    "cooking show episode about bread",
+    "a colourful fractal zooming in",
+    "a steady test tone",
+    "why the sound of rain helps people sleep",
+    "Math Corner with Dana Reyes",
 )
 
 
@@ -53,7 +54,7 @@ def run_demo(
     say(f"1/6 generating {n_queries} synthetic queries")
     queries_path = out / "queries.jsonl"
     qm = generate_to_file(queries_path, n_queries, seed=seed, progress=None)
-    summary["queries"] = {"file": str(queries_path), "counts": qm.get("counts"), "seconds": qm.get("seconds")}
+    summary["queries"] = {"file": str(queries_path), "counts": (qm.get("counts") or {}).get("intent")}
 
     from vidroute.labels import read_queries
 
@@ -93,10 +94,11 @@ def run_demo(
     m = outcome.metrics
     summary["eval"] = {
         "report": str(out / "report" / "report.html"),
-        "dominant_agreement": m.get("dominant_agreement"),
-        "mae": m.get("mae"),
-        "rubric_mean": m.get("rubric_mean"),
-        "route_p50_ms": (m.get("latency") or {}).get("p50_ms"),
+        "n": m.get("n"),
+        "dominant_agreement": _round(m["agreement"].get("dominant_accuracy")),
+        "mae": _round(m["agreement"].get("mae")),
+        "rubric_mean": _round(m["rubric"].get("mean")),
+        "route_p50_ms": _round(m["latency"].get("p50_ms")),
     }
 
     say("5/6 making demo clips and indexing them (ffmpeg from imageio-ffmpeg, captions as sidecars)")
@@ -126,6 +128,10 @@ def run_demo(
     summary["seconds"] = round(time.perf_counter() - t_all, 1)
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     return summary
+
+
+def _round(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None else round(float(x), nd)
 
 
 def _balanced(queries: list, split: str, n: int) -> list:

@@ -86,7 +86,7 @@ def test_expanded_queries_keep_intent_and_are_linked_to_their_source():
 
 @pytest.mark.slow
 def test_expansion_with_a_real_local_model(tmp_path):
-    """gguf:smollm2 (98 MB, packaged) paraphrases two queries end to end through generate_to_file."""
+    """gguf:smollm2 (98 MB, packaged) paraphrases a query end to end through generate_to_file."""
     pytest.importorskip("xllamacpp")
     teachers = pytest.importorskip("vidroute.teachers")
     if not hasattr(teachers, "load_teacher"):
@@ -95,12 +95,12 @@ def test_expansion_with_a_real_local_model(tmp_path):
 
     out = tmp_path / "queries.jsonl"
     spec = "gguf:smollm2?threads=2&ctx=2048"
-    m = generate_to_file(out, 20, expand_with=spec, expand_n=2, expand_k=2, embed_dedup=False, seed=2)
-    assert m["expand"]["calls"] == 2 and m["expand"]["failed"] == 0
+    m = generate_to_file(out, 20, expand_with=spec, expand_n=1, expand_k=2, embed_dedup=False, seed=2)
+    assert m["expand"]["calls"] == 1 and m["expand"]["failed"] == 0 and m["expand"]["paraphrases"] >= 1
     rows = list(read_jsonl(out))
     assert len(rows) == 20
     assert {r["source"] for r in rows if r["source"].startswith("llm:")} <= {"llm:smollm2"}
     assert expand_cache_path(out).exists()
-    m2 = generate_to_file(out, 20, expand_with=spec, expand_n=2, expand_k=2, embed_dedup=False, seed=2, force=True)
-    assert m2["expand"]["calls"] == 0 and m2["expand"]["cached"] == 2  # resumed from the cache
+    m2 = generate_to_file(out, 20, expand_with=spec, expand_n=1, expand_k=2, embed_dedup=False, seed=2, force=True)
+    assert m2["expand"]["calls"] == 0 and m2["expand"]["cached"] == 1  # resumed from the cache
     assert list(read_jsonl(out)) == rows

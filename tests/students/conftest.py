@@ -117,5 +117,7 @@ def frozen_dir(tmp_path_factory: pytest.TempPathFactory, toy: list[LabelRecord])
     from vidroute.students import train_student
 
     out = tmp_path_factory.mktemp("frozen")
-    train_student(toy, out, student="frozen", seed=0, val_fraction=0.2, max_epochs=150, patience=20, int8="yes")
+    train_student(
+        toy, out, student="frozen", seed=0, val_fraction=0.2, max_epochs=150, patience=20, int8="yes", threads=1
+    )
     return out

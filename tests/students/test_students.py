@@ -334,3 +334,28 @@ def test_cli_train_then_route(tmp_path: Path, toy) -> None:
     assert res.exit_code == 0 and max(json.loads(res.stdout), key=json.loads(res.stdout).get) == "audio"
     bad = CliRunner().invoke(app, [*args, "-p", "nonsense=1"])
     assert bad.exit_code != 0 and "unknown training parameter" in str(bad.exception)
+
+
+# --- augmentation ------------------------------------------------------------------------------------------------
+def test_intent_prior_augmentation_trains_only(tmp_path: Path, toy) -> None:
+    from vidroute.records import QueryRecord
+    from vidroute.students.augment import class_means, intent_prior_labels
+
+    means = class_means(toy, SIGNALS)
+    assert set(means) == set(SIGNALS) and means["audio"][1] == max(means["audio"])
+    queries = [
+        QueryRecord(id="s1", query="Oh, he's hit the post! so close", intent="transcription"),
+        QueryRecord(id="s2", query="a kettle boils while a van speeds past", intent="audio"),
+        QueryRecord(id="s3", query="a dancer sings in the rain", intent="mixed"),  # no single signal: skipped
+        QueryRecord(id="s4", query=toy[0].query, intent="visual"),  # already teacher-labelled: dropped in training
+    ]
+    aug = intent_prior_labels(queries, toy, SIGNALS)
+    assert [r.id for r in aug] == ["s1", "s2", "s4"]
+    assert aug[0].weights == pytest.approx(dict(zip(SIGNALS, means["transcription"], strict=True)))
+    assert aug[0].teacher.backend == "prior:intent"
+    kw = {"student": "static", "seed": 0, "static_init": "input", "max_epochs": 20}
+    plain = train_student(toy, tmp_path / "plain", **kw)
+    card = train_student(toy, tmp_path / "aug", augment=aug, **kw)
+    assert card["data"]["n_augment"] == 2 and card["data"]["n_train"] == plain["data"]["n_train"] + 2
+    assert (tmp_path / "aug" / "val.jsonl").read_text() == (tmp_path / "plain" / "val.jsonl").read_text()
+    assert {t["backend"] for t in card["teachers"]} == {"handmade", "prior:intent"}

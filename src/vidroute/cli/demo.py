@@ -50,7 +50,7 @@ def _print_summary(s: dict) -> None:
     )
     t.add_row(
         "labels",
-        f"{lab.get('labelled')} labelled, {lab.get('failures')} failures, "
+        f"{lab.get('labelled')} labelled, {lab.get('failed')} failures, "
         f"{lab.get('queries_per_min', 0):.1f} q/min → {lab['file']}",
     )
     t.add_row(

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from vidroute.cli._app import console, queries_app
+from vidroute.queries.dedup import DEFAULT_THRESHOLD
+from vidroute.queries.generate import DEFAULT_LINK_THRESHOLD
 
 
 @queries_app.command("generate")
@@ -27,10 +29,10 @@ def generate(
     ] = True,
     threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Cosine at or above which a query is a near-duplicate.")
-    ] = 0.92,
+    ] = DEFAULT_THRESHOLD,
     link_threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Cosine at or above which kept queries share a split.")
-    ] = 0.85,
+    ] = DEFAULT_LINK_THRESHOLD,
     expand_with: Annotated[
         str | None, typer.Option(help="Teacher spec for LLM paraphrases, e.g. gguf:smollm2 or openai:MODEL@URL.")
     ] = None,

@@ -58,6 +58,13 @@ def train(
         list[str] | None,
         typer.Option("--param", "-p", help="Training parameter KEY=VALUE, e.g. hidden=128, layers=3. Repeatable."),
     ] = None,
+    augment_queries: Annotated[
+        Path | None,
+        typer.Option(
+            help="Synthetic query JSONL with intents (`vidroute queries generate`): added to training with the "
+            "teacher's mean label for their intent (see vidroute.students.augment)."
+        ),
+    ] = None,
     threads: Annotated[int, typer.Option(min=1, help="torch threads for training.")] = 2,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Export encoder students to ONNX.")] = True,
     int8: Annotated[str, typer.Option(help="int8 ONNX: auto (only if it costs no val quality), yes, no.")] = "auto",
@@ -85,6 +92,14 @@ def train(
         from vidroute.spec import TaskSpec
 
         params.setdefault("signals", TaskSpec.load(spec).signal_names)
+    if augment_queries is not None:
+        from vidroute.records import QueryRecord, read_records
+        from vidroute.students import resolve_signals
+        from vidroute.students.augment import intent_prior_labels
+
+        queries = read_records(augment_queries, QueryRecord)
+        params["augment"] = intent_prior_labels(queries, records, resolve_signals(records, params.get("signals")))
+        console.print(f"[dim]augmenting with {len(params['augment'])} of {len(queries)} synthetic queries")
     with console.status(f"training {student} student on {len(records)} records ..."):
         card = train_student(
             records,
@@ -92,7 +107,12 @@ def train(
             student=student,
             seed=seed,
             val_fraction=val_fraction,
-            data_source={"path": str(data), "sha256": source_sha, "excluded_files": [str(p) for p in exclude or []]},
+            data_source={
+                "path": str(data),
+                "sha256": source_sha,
+                "excluded_files": [str(p) for p in exclude or []],
+                "augment_queries": str(augment_queries) if augment_queries else None,
+            },
             **params,
         )
     typer.echo(json.dumps(card))

@@ -39,6 +39,7 @@ _BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}[.):]|\(?[a-zA-Z][.)])\s+")
 _PREAMBLE = re.compile(r"^(here (are|is)|sure|certainly|of course)\b", re.IGNORECASE)
 _PREAMBLE_TOPIC = re.compile(r"rewrite|paraphrase|version|alternative|quer(y|ies)", re.IGNORECASE)
 MAX_CHARS = 200
+_TOKENS_PER_REWRITE = 40
 
 
 def build_user_prompt(query: str, intent: str | None, k: int) -> str:
@@ -111,7 +112,12 @@ def expand(
             else:
                 stats["calls"] += 1
                 try:
-                    res = teacher.chat(SYSTEM_PROMPT, build_user_prompt(query, intent, k), temperature=0.8)
+                    res = teacher.chat(
+                        SYSTEM_PROMPT,
+                        build_user_prompt(query, intent, k),
+                        temperature=0.8,
+                        max_tokens=_TOKENS_PER_REWRITE * k + 16,  # short rewrites; bounds a rambling model's cost
+                    )
                 except TeacherError as exc:
                     stats["failed"] += 1
                     log.warning("expansion call failed for %r: %s", query, exc)

@@ -26,7 +26,7 @@ from typing import Any
 from vidroute.errors import ConfigError
 from vidroute.queries.dedup import DEFAULT_THRESHOLD, Embedder, NearDupIndex, loose_key, normalize
 from vidroute.queries.splits import DEFAULT_FRACTIONS, assign_splits, parse_fractions
-from vidroute.queries.templates import INTENTS, Template, grammar_sha256, load_grammar
+from vidroute.queries.templates import INTENTS, Template, code_sha256, grammar_sha256, load_grammar
 from vidroute.records import SPLITS, QueryRecord
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ DEFAULT_MIX: dict[str, float] = {"visual": 0.25, "audio": 0.20, "transcription":
 DEFAULT_LINK_THRESHOLD = 0.85
 _MAX_STALLED_ROUNDS = 6
 _EMBED_MARGIN = 0.03
+_EMBED_CHUNK = 1024
 
 Progress = Callable[[str, int, int], None]
 
@@ -102,8 +103,15 @@ class _Cand:
 class _Pool:
     """Kept queries plus every duplicate rule; candidates go in batch by batch."""
 
-    def __init__(self, targets: dict[str, int], index: NearDupIndex | None, embedder: Embedder | None) -> None:
+    def __init__(
+        self,
+        targets: dict[str, int],
+        index: NearDupIndex | None,
+        embedder: Embedder | None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.need = dict(targets)
+        self.on_progress = on_progress
         self.index = index
         self.embedder = embedder
         self.kept: list[_Cand] = []
@@ -111,7 +119,8 @@ class _Pool:
         self.by_loose: dict[str, int] = {}
         self.resolved: dict[str, int] = {}  # normalised candidate text -> kept query it is (or duplicates)
         self.links: list[tuple[int, int]] = []
-        self.stats = Counter()
+        self.stats: Counter[str] = Counter()
+        self.removed_by_template: Counter[str] = Counter()
         self.embed_s = 0.0
         self.dedup_s = 0.0
 
@@ -127,11 +136,13 @@ class _Pool:
                 continue
             if nk in self.by_norm or nk in batch_norm:
                 self.stats["exact_removed"] += 1
+                self.removed_by_template[c.source] += 1
                 if nk in self.by_norm:
                     self.resolved.setdefault(nk, self.by_norm[nk])
                 continue
             if lk in self.by_loose or lk in batch_loose:
                 self.stats["loose_removed"] += 1
+                self.removed_by_template[c.source] += 1
                 if lk in self.by_loose:
                     self.resolved.setdefault(nk, self.by_loose[lk])
                 continue
@@ -153,10 +164,20 @@ class _Pool:
         if self.index is None:
             for c, nk, lk in fresh:
                 self._take_if_needed(c, nk, lk)
+            if self.on_progress:
+                self.on_progress(len(self.kept))
             return
+        # Chunks keep memory flat and let a progress bar move; the greedy order is the same as one big batch.
+        for start in range(0, len(fresh), _EMBED_CHUNK):
+            self._add_embedded(fresh[start : start + _EMBED_CHUNK])
+            if self.on_progress:
+                self.on_progress(len(self.kept))
+
+    def _add_embedded(self, fresh: list[tuple[_Cand, str, str]]) -> None:
+        assert self.index is not None and self.embedder is not None
         t = time.perf_counter()
         # Normalised text: casing and punctuation must not make two copies of a query look different.
-        emb = self.embedder([nk for _, nk, _ in fresh])  # type: ignore[misc]
+        emb = self.embedder([nk for _, nk, _ in fresh])
         self.embed_s += time.perf_counter() - t
         t = time.perf_counter()
         res = self.index.add(emb, allow=lambda i: self._claim(fresh[i][0]))
@@ -166,8 +187,10 @@ class _Pool:
         for row, (c, nk, lk) in enumerate(fresh):
             if res.kept[row]:
                 self._keep(c, nk, lk)
-            elif res.near[row] and res.match[row] >= 0:
-                self.resolved.setdefault(nk, int(res.match[row]))
+            elif res.near[row]:
+                self.removed_by_template[c.source] += 1
+                if res.match[row] >= 0:
+                    self.resolved.setdefault(nk, int(res.match[row]))
 
     def _claim(self, c: _Cand) -> bool:
         if self.need.get(c.intent, 0) <= 0:
@@ -245,7 +268,12 @@ def generate_queries(
             raise ConfigError(f"no templates for intent {i!r}; give it 0 in --mix")
 
     index = NearDupIndex(threshold, link_threshold=link_threshold) if embed_dedup else None
-    pool = _Pool(targets, index, (embedder or Embedder()) if embed_dedup else None)
+    pool = _Pool(
+        targets,
+        index,
+        (embedder or Embedder()) if embed_dedup else None,
+        on_progress=(lambda kept: progress("generate", kept, n)) if progress else None,
+    )
     rng = random.Random(seed)
     render_s = 0.0
 
@@ -324,8 +352,6 @@ def generate_queries(
                     f"{_MAX_STALLED_ROUNDS} rounds without a new one; lower --n, give {i} less of --mix, "
                     f"or raise --threshold"
                 )
-        if progress:
-            progress("generate", n - sum(pool.need.values()), n)
 
     # --- splits: a hash per similarity group, so near-identical texts never straddle train/val/test ---
     t = time.perf_counter()
@@ -346,6 +372,7 @@ def generate_queries(
         "generator": "vidroute.queries",
         "generator_version": GENERATOR_VERSION,
         "grammar_sha256": grammar_sha256(),
+        "code_sha256": code_sha256(),
         "templates": grammar.n_templates,
         "vocabulary_entries": grammar.n_entries,
         "n": len(records),
@@ -373,6 +400,8 @@ def generate_queries(
             "surplus_unused": pool.stats["surplus"],
             # Of the template candidates that were judged (not dropped for a full quota), the share kept.
             "unique_rate": round(template_kept / max(template_kept + template_dups, 1), 4),
+            # Where duplicates come from: the templates that most need more vocabulary.
+            "removed_by_template": dict(pool.removed_by_template.most_common(12)),
             "split_groups": group_stats,
         },
         "expand": expand_stats or None,
@@ -414,9 +443,10 @@ def generate_to_file(
     """Generate queries into `out` (JSONL of QueryRecord) and `out`'s manifest; return the manifest.
 
     Resumable: generation is deterministic for its arguments, and both files are written atomically (temp file +
-    rename). If `out` and a manifest with the same arguments, generator version and templates already exist, nothing
-    is redone (``status: up-to-date``); an interrupted run leaves no partial file, so rerunning it redoes the work
-    and writes the same queries. LLM answers are cached beside `out`, so a rerun does not pay for them twice.
+    rename). If `out` and a manifest with the same arguments, templates and generator code already exist, nothing
+    is redone (``status: up-to-date``). An interrupted run leaves no partial file, so rerunning it redoes the work
+    and writes the same queries, never duplicates. LLM answers are cached beside `out`, so a rerun does not pay for
+    them twice.
     """
     from vidroute.records import read_manifest, write_jsonl, write_manifest
 
@@ -442,6 +472,7 @@ def generate_to_file(
         and old.get("args") == args
         and old.get("generator_version") == GENERATOR_VERSION
         and old.get("grammar_sha256") == grammar_sha256()
+        and old.get("code_sha256") == code_sha256()
         and _count_lines(out) == old.get("n")
     ):
         log.info("%s is up to date (same arguments and templates); pass force=True to regenerate", out)

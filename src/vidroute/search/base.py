@@ -206,7 +206,7 @@ class FusingStore(ABC):
 
     @property
     def approximate(self) -> bool:
-        """True when vector legs go through an ANN index (their top k may miss some of the exact top k)."""
+        """True when vector legs go through per-signal ANN indexes (the candidate union may miss exact hits)."""
         return False
 
     def optimize(self) -> None:  # noqa: B027 - optional hook, a no-op by default
@@ -303,16 +303,19 @@ class FusingStore(ABC):
         assert layout is not None
         vec_legs = {s: w for s, w in legs.items() if s != BM25}
         big_k = max(candidates or self.candidates, k)
-        # Exact raw fusion needs only the top k; an approximate index returns K candidates that are rescored exactly.
-        only_vectors = fusion == "raw" and BM25 not in legs and not self.approximate
         parts: list[Candidates] = []
-        if vec_legs:
-            parts.append(
-                self._vector_leg(concat_query(layout, q, vec_legs), k if only_vectors else big_k, filters, signal=None)
-            )
-        if fusion != "raw" and len(vec_legs) > 1:
+        if self.approximate:
+            # ANN indexes: each weighted signal's top-K through its own index, the union rescored exactly below.
             for s in vec_legs:
                 parts.append(self._vector_leg(concat_query(layout, q, {s: 1.0}), big_k, filters, signal=s))
+        elif vec_legs:
+            # Exact scan: raw fusion without text needs only the fused top k; otherwise K candidates per leg.
+            only_vectors = fusion == "raw" and BM25 not in legs
+            fused = concat_query(layout, q, vec_legs)
+            parts.append(self._vector_leg(fused, k if only_vectors else big_k, filters, signal=None))
+            if fusion != "raw" and len(vec_legs) > 1:
+                for s in vec_legs:
+                    parts.append(self._vector_leg(concat_query(layout, q, {s: 1.0}), big_k, filters, signal=s))
         if BM25 in legs:
             parts.append(self._text_leg(text or "", big_k, filters))
         merged = _merge(parts, layout.total_dim, with_bm25=BM25 in legs)

@@ -397,7 +397,7 @@ def run_scale(
     done = 0
     for packed, masks, vid in corpus.chunks(n):
         m = len(packed)
-        _topk_merge(best, best_idx, packed @ qmat.astype(np.float32), done, 10)  # (m, q) → per-query top 10
+        _topk_merge(best, best_idx, (packed @ qmat).T, done, 10)  # (q, m) scores → per-query top 10
         cols = {
             "segment_id": [f"s{done + i}" for i in range(m)],
             "video_id": [f"v{v}" for v in vid],
@@ -464,6 +464,10 @@ def run_scale(
         "p95_ms": percentile(lat, 95),
         "recall10_vs_exact": float(np.mean(rec)),
         "recall10_vs_exact_min": float(np.min(rec)),
+        "recall10_vs_exact_by_kind": {
+            kind: float(np.mean([r for r, k in zip(rec, kinds, strict=True) if k == kind]))
+            for kind in sorted(set(kinds))
+        },
         "disk_bytes": sum(p.stat().st_size for p in path.rglob("*") if p.is_file()),
     }
     store.close()

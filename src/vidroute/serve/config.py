@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="Teacher spec for escalation (e.g. gguf:smollm2, openai:model@url); needs a threshold.",
     )
     router_threads: int = Field(default=1, ge=1, description="Intra-op threads of the router's inference backend.")
+    torch_threads: int | None = Field(
+        default=1,
+        ge=1,
+        description="torch intra-op threads in the server (query embedding); 1 avoids spinning threads under load.",
+    )
     store_uri: str | None = Field(default=None, description="Search store URI (a LanceDB folder, qdrant://...).")
 
     # Access.

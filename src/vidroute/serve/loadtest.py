@@ -543,7 +543,11 @@ def bench_store(segments: int = 100_000, *, root: Path | None = None) -> Path:
     path = (root or bench_cache_dir()) / f"serve-store-{segments}"
     marker = path / ".complete"
     if marker.exists():
-        return path
+        try:
+            _probe_store(path)
+            return path
+        except Exception as exc:  # built by an older store format: build again
+            log.warning("rebuilding the bench store %s: %s", path, exc)
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
@@ -579,9 +583,31 @@ def bench_store(segments: int = 100_000, *, root: Path | None = None) -> Path:
         done += m
         log.info("bench store: %d/%d segments", done, segments)
     store.optimize()
+    if hasattr(store, "create_vector_index"):
+        # An IVF index, as a real store of this size would have (LanceDB's default threshold is 200k rows).
+        store.create_vector_index()
     store.close()
+    _probe_store(path)
     marker.write_text(str(segments), encoding="utf-8")
     return path
+
+
+def _probe_store(path: Path) -> None:
+    """One fused search with random query vectors: raises when the store cannot be searched by this code."""
+    import numpy as np
+
+    from vidroute.search.stores import open_store
+
+    store = open_store(str(path))
+    try:
+        rng = np.random.default_rng(0)
+        layout = store.layout
+        if layout is None:
+            raise ValueError("the store has no layout")
+        vectors = {s: rng.standard_normal(layout.dims[s]).astype(np.float32) for s in layout.signals}
+        store.search(vectors, None, k=3, text="a dog on the beach")
+    finally:
+        store.close()
 
 
 def bench_model(student: str = "static", *, root: Path | None = None) -> Path:

@@ -18,6 +18,16 @@ from vidroute.serve.telemetry import Metrics
 log = logging.getLogger(__name__)
 
 
+def _limit_torch_threads(n: int) -> None:
+    """Measured here: MiniLM query embedding with torch's default 2 threads on a busy 2-core host cost ~9x the CPU
+    of 1 thread (threads spin waiting for each other), so the server runs torch with `n` (default 1)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(n)
+
+
 class Service:
     """Holds what the endpoints share. Pass `router`/`engine` to serve ready-made objects (tests, notebooks)."""
 
@@ -46,6 +56,9 @@ class Service:
 
     def _load(self) -> None:
         s = self.settings
+        needs_loading = (self.router is None and s.model_dir is not None) or (self.engine is None and s.store_uri)
+        if needs_loading and s.torch_threads:
+            _limit_torch_threads(s.torch_threads)
         try:
             if self.router is None and s.model_dir is not None:
                 try:

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 STUDENTS = ("frozen", "finetune", "static")
 
 
-def _signals_for(records: Sequence[LabelRecord], signals: list[str] | None) -> list[str]:
+def resolve_signals(records: Sequence[LabelRecord], signals: list[str] | None = None) -> list[str]:
+    """The signal order to train with: the given one, else the spec's when the labels use its keys."""
     if signals:
         return list(signals)
     from vidroute.spec import TaskSpec
@@ -48,7 +49,9 @@ def train_student(
     distinct queries are split train/val (seeded, stratified by dominant signal); the head/encoder is trained with
     KL(teacher || student) and early stopping on val KL; confidence is calibrated on val predictions; encoder
     students are exported to ONNX (int8 when it costs no quality). Extra keywords are `DistillArgs` fields, plus
-    `signals` (list, default: the spec's) and `data_source` (recorded in the card).
+    `signals` (list, default: the spec's), `data_source` (recorded in the card) and `augment` (extra LabelRecords,
+    e.g. from `vidroute.students.augment.intent_prior_labels`, used for training only: never in val, and dropped
+    where their query is already in `records`).
 
     Example:
         card = train_student(read_records("labels.jsonl", LabelRecord), Path("models/frozen"))
@@ -57,11 +60,12 @@ def train_student(
     if student not in STUDENTS:
         raise ConfigError(f"unknown student {student!r}; choose one of {', '.join(STUDENTS)}")
     from vidroute.students import data as D
-    from vidroute.students.trainer import DistillArgs
+    from vidroute.students.trainer import DistillArgs, seed_everything
 
     params = dict(params)
-    signals = _signals_for(records, params.pop("signals", None))
+    signals = resolve_signals(records, params.pop("signals", None))
     data_source = params.pop("data_source", None)
+    augment = list(params.pop("augment", None) or [])
     args = DistillArgs.from_dict(params)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,11 +75,17 @@ def train_student(
     torch.set_num_threads(args.threads)
     try:
         t0 = time.perf_counter()
+        seed_everything(seed)
         sl = D.soft_labels(records, signals)
         tr, va = D.split_indices(sl.targets, val_fraction, seed)
         texts = sl.texts
         y = sl.targets
         _write_val(out_dir, [texts[i] for i in va], y[va], signals)
+        aug = _augment_rows(augment, texts, signals)
+        if aug is not None:
+            texts = texts + aug.texts
+            y = np.concatenate([y, aug.targets])
+            tr = np.concatenate([tr, np.arange(len(sl), len(sl) + len(aug))])
         trainer = {"frozen": _train_frozen, "finetune": _train_finetune, "static": _train_static}[student]
         val_pred, extra = trainer(texts, y, tr, va, args, seed, out_dir)
         train_seconds = time.perf_counter() - t0
@@ -90,6 +100,11 @@ def train_student(
     card = _card(student, signals, sl, records, tr, va, args, seed, data_source, train_seconds, val_pred, y[va], extra)
     card["calibration"] = D.round_metrics(calibration_report(cal.predict(val_pred), correct))
     card["calibration"]["fitted_on"] = "val (in-sample)"
+    if aug is not None:
+        card["data"]["n_augment"] = len(aug)
+        card["data"]["n_train"] = len(tr)
+        card["data"]["augment_sha256"] = D.data_sha256(augment)
+        card["teachers"] += aug.teachers
     from vidroute.students.card import write_card
 
     write_card(out_dir, card)
@@ -100,6 +115,21 @@ def train_student(
     from vidroute.students.card import read_card
 
     return read_card(out_dir)
+
+
+def _augment_rows(augment: list[LabelRecord], texts: list[str], signals: list[str]):
+    """Soft labels of augmentation records whose queries are not already among the teacher-labelled ones."""
+    if not augment:
+        return None
+    from vidroute.students.data import soft_labels
+    from vidroute.students.encoder import dedup_key
+
+    seen = {dedup_key(t) for t in texts}
+    fresh = [r for r in augment if dedup_key(r.query) not in seen]
+    if not fresh:
+        log.warning("all %d augmentation records repeat training queries; none added", len(augment))
+        return None
+    return soft_labels(fresh, signals)
 
 
 def _write_val(out_dir: Path, texts: list[str], targets: np.ndarray, signals: list[str]) -> None:
@@ -129,7 +159,7 @@ def _card(
         "seed": seed,
         "created_at": utc_now(),
         "data": {
-            "source": str(data_source) if data_source else None,
+            "source": data_source if data_source is None or isinstance(data_source, dict) else str(data_source),
             "sha256": D.data_sha256(records),
             "n_records": sl.n_records,
             "n_unique": len(sl),
@@ -200,7 +230,7 @@ def _train_static(texts, y, tr, va, args, seed, out_dir):
     from vidroute.students.encoder import TextTokenizer, encoder_dir
     from vidroute.students.modeling import make_head
     from vidroute.students.static import StaticStudent, build_token_table, pooled_features, sif_weights, strip_special
-    from vidroute.students.trainer import fit_head
+    from vidroute.students.trainer import fit_head, seed_everything
 
     t0 = time.perf_counter()
     table = build_token_table(None, init=args.static_init, layers=args.layers)
@@ -209,6 +239,7 @@ def _train_static(texts, y, tr, va, args, seed, out_dir):
     lists = [strip_special(tokenizer.ids(t)) for t in texts]
     tw = sif_weights([lists[i] for i in tr], table.shape[0], args.static_sif)
     x = pooled_features(lists, table, tw)
+    seed_everything(seed)  # the head's initial weights come from the seeded generator
     head = make_head(table.shape[1], y.shape[1], hidden=args.hidden, dropout=args.dropout, gelu="tanh")
     head, hist = fit_head(x[tr], y[tr], x[va], y[va], args, seed=seed, head=head)
     extra: dict[str, Any] = {"table_seconds": round(table_s, 2), "head": _history_summary(hist)}
@@ -275,4 +306,4 @@ def _tune_static(table, tw, head, lists, y, tr, va, args, seed):
     )
 
 
-__all__ = ["STUDENTS", "train_student"]
+__all__ = ["STUDENTS", "resolve_signals", "train_student"]

@@ -1,0 +1,62 @@
+"""Training-set augmentation: soft labels for synthetic queries whose intent is known by construction.
+
+Why: the reference teacher's queries come from ~100 templates, so a student trained only on them misroutes real
+queries of other shapes (verbatim subtitle lines, sound-event captions, video titles). Synthetic queries from
+`vidroute.queries.generate_queries` carry the generator's intent; `intent_prior_labels` gives each one the teacher's
+*average* label for that dominant signal (class-conditional mean of the teacher's soft labels), so the student learns
+the new shapes without inventing weights the teacher never gave. Pass the result to
+`train_student(..., augment=records)`: augmented rows are used for training only, never for validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vidroute.errors import ConfigError
+from vidroute.records import LabelRecord, QueryRecord, TeacherInfo
+from vidroute.students.data import soft_labels
+
+PRIOR_BACKEND = "prior:intent"
+
+
+def class_means(records: Sequence[LabelRecord], signals: list[str]) -> dict[str, list[float]]:
+    """Mean teacher label of the (deduplicated) records whose dominant signal is each signal."""
+    sl = soft_labels(records, signals)
+    dom = sl.targets.argmax(1)
+    out = {}
+    for i, s in enumerate(signals):
+        rows = sl.targets[dom == i]
+        if len(rows):
+            out[s] = (rows.mean(0) / rows.mean(0).sum()).tolist()
+    return out
+
+
+def intent_prior_labels(
+    queries: Sequence[QueryRecord],
+    reference: Sequence[LabelRecord],
+    signals: list[str],
+) -> list[LabelRecord]:
+    """LabelRecords for queries whose `intent` names a signal (others, e.g. "mixed", are skipped)."""
+    means = class_means(reference, signals)
+    if not means:
+        raise ConfigError("the reference labels are empty; cannot derive intent priors")
+    info = TeacherInfo(backend=PRIOR_BACKEND, model_id="class-mean-of-teacher-labels", mode="imported")
+    out = []
+    for q in queries:
+        if q.intent not in means:
+            continue
+        w = np.asarray(means[q.intent], dtype=float)
+        out.append(
+            LabelRecord(
+                id=q.id,
+                query=q.query,
+                intent=q.intent,
+                split=q.split,
+                source=q.source,
+                weights=dict(zip(signals, w.tolist(), strict=True)),
+                teacher=info,
+            )
+        )
+    return out
