@@ -185,7 +185,7 @@ def smollm2_teacher():
 
 def test_judge_real_local_model(smollm2_teacher):
     """SmolLM2 is a weak judge: this checks the plumbing (a strictly parsed score or a recorded failure)."""
-    judge = Judge(smollm2_teacher, max_attempts=2)
+    judge = Judge(smollm2_teacher, max_attempts=2, max_tokens=80)
     verdicts = judge.score_many([("a dog running on the beach", REF, w(0.5, 0.2, 0.1, 0.2))])
     for v in verdicts:
         assert v.attempts >= 1 and v.raw

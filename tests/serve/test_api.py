@@ -66,6 +66,8 @@ def test_search_returns_hits_with_scores_route_and_signed_media(client):
     part = client.get(top["media_url"], headers={"Range": "bytes=0-99"})
     assert part.status_code == 206 and len(part.content) == 100 and part.content == full.content[:100]
     assert part.headers["content-range"].startswith("bytes 0-99/")
+    head = client.head(top["media_url"])
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(full.content)
 
 
 def test_search_with_given_weights_skips_the_router(client):

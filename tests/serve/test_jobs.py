@@ -139,3 +139,15 @@ def test_index_by_path_is_off_without_media_roots(settings, router, job_engine, 
     with TestClient(app) as c:
         r = c.post("/v1/index", json={"paths": [str(media_dir)]}, headers=auth)
         assert r.status_code == 403 and "VIDROUTE_MEDIA_ROOTS" in r.json()["error"]["message"]
+
+
+def test_upload_over_the_limit_is_413(settings, router, job_engine, auth):
+    from fastapi.testclient import TestClient
+
+    from vidroute.serve.app import create_app
+
+    app = create_app(settings.model_copy(update={"max_upload_bytes": 4096}), router=router, engine=job_engine)
+    with TestClient(app) as c:
+        r = c.post("/v1/index", files={"files": ("big.mp4", b"\x00" * 10_000, "video/mp4")}, headers=auth)
+        assert r.status_code == 413 and "4,096" in r.json()["error"]["message"]
+        assert not [p for p in settings.uploads_dir.rglob("*") if p.is_file()]

@@ -59,6 +59,7 @@ def eval_cmd(
     ] = None,
     spec: Annotated[Path | None, typer.Option("--spec", help="Task spec YAML whose rubric the judge uses.")] = None,
     judge_limit: Annotated[int | None, typer.Option(help="Judge only the first N queries.")] = None,
+    judge_max_tokens: Annotated[int, typer.Option(help="The judge's output token budget.")] = 120,
     backend: Annotated[str, typer.Option(help="Router backend: auto, onnx or torch.")] = "auto",
     warmup: Annotated[int, typer.Option(help="Untimed calls before the latency measurement.")] = 20,
     latency_n: Annotated[
@@ -96,6 +97,7 @@ def eval_cmd(
         judge_spec=judge,
         rubric=rubric_text,
         judge_limit=judge_limit,
+        judge_max_tokens=judge_max_tokens,
         backend=backend,
         warmup=warmup,
         latency_n=latency_n,

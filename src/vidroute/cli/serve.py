@@ -73,6 +73,11 @@ def serve_cmd(
     import uvicorn
 
     env = _settings_env(model, store, api_key, media_root, public_read, cors_origin)
+    if workers > 1 and not os.environ.get("VIDROUTE_MEDIA_SECRET"):
+        import secrets
+
+        # Every worker must sign media links with the same key, or a link from one fails on another.
+        env["VIDROUTE_MEDIA_SECRET"] = secrets.token_hex(32)
     os.environ.update(env)
     console.print(f"[bold]vidroute[/] serving on http://{host}:{port}/  (API docs: /docs)")
     options: dict = {"host": host, "port": port, "workers": workers, "log_level": log_level, "factory": True}

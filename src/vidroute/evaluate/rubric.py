@@ -155,7 +155,8 @@ class Judge:
         rubric: the judge's system prompt; `None` takes the spec's rendered rubric.
         signals: signal order for the JSON shown to the judge; `None` takes the spec's.
         max_attempts: how often an invalid answer is re-asked before it is recorded as a failure.
-        max_tokens: the judge's output budget.
+        max_tokens: the judge's output budget (a score and one sentence fit in ~60 tokens; a rambling answer
+            is cut off, fails the strict parse and is re-asked).
     """
 
     def __init__(
@@ -165,7 +166,7 @@ class Judge:
         rubric: str | None = None,
         signals: Sequence[str] | None = None,
         max_attempts: int = 3,
-        max_tokens: int = 160,
+        max_tokens: int = 120,
     ) -> None:
         self.teacher = teacher
         self.rubric = rubric

@@ -17,7 +17,7 @@ from vidroute.errors import ConfigError, DataFormatError
 from vidroute.evaluate import cascade as cascade_mod
 from vidroute.evaluate import cost as cost_mod
 from vidroute.evaluate.latency import measure_latency, measure_throughput
-from vidroute.evaluate.metrics import agreement, dominant, mae_rows, to_matrix
+from vidroute.evaluate.metrics import agreement, mae_rows, to_matrix
 from vidroute.evaluate.rubric import Judge, judge_agreement, level_histogram, rubric_levels
 from vidroute.records import LabelRecord, utc_now
 
@@ -275,10 +275,6 @@ def worst_rows(outcome: EvalOutcome, n: int = 10) -> list[dict[str, Any]]:
     return [rows[i] for i in order]
 
 
-def dominant_names(y: np.ndarray, signals: Sequence[str]) -> list[str]:
-    return [signals[i] for i in dominant(y)]
-
-
 def evaluate_model(
     model: str | Path,
     data: str | Path,
@@ -286,6 +282,7 @@ def evaluate_model(
     report_dir: str | Path | None = None,
     judge_spec: str | None = None,
     rubric: str | None = None,
+    judge_max_tokens: int = 120,
     backend: str = "auto",
     progress: Callable[[str], None] | None = None,
     **kwargs: Any,
@@ -302,7 +299,9 @@ def evaluate_model(
     if judge_spec:
         from vidroute.teachers import load_teacher
 
-        judge = Judge(load_teacher(judge_spec), rubric=rubric, signals=list(router.signals))
+        judge = Judge(
+            load_teacher(judge_spec), rubric=rubric, signals=list(router.signals), max_tokens=judge_max_tokens
+        )
     try:
         outcome = evaluate_router(router, records, judge=judge, name=Path(data).name, progress=progress, **kwargs)
     finally:

@@ -159,7 +159,9 @@ class MetricsMiddleware:
         finally:
             self.metrics.in_flight.dec()
             route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
+            path = getattr(route, "path", None)
+            if path is None:
+                path = "/static" if scope["path"].startswith("/static/") else "unmatched"
             method = scope["method"]
             self.metrics.requests.labels(method, path, str(status)).inc()
             self.metrics.request_seconds.labels(method, path).observe(time.perf_counter() - start)

@@ -89,12 +89,18 @@ def _strip_special(ids: list[int], n_special_end: int = 1) -> list[int]:
 
 def pooled_features(token_lists: list[list[int]], table: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted mean of token vectors per query, L2-normalised: the static student's sentence vector."""
-    out = np.zeros((len(token_lists), table.shape[1]), dtype=np.float32)
-    for i, ids in enumerate(token_lists):
+    if len(token_lists) == 1:  # the single-query serving path: skip the flattening
+        ids = token_lists[0]
         w = weights[ids]
-        v = (w[:, None] * table[ids]).sum(0) / max(float(w.sum()), 1e-9)
-        out[i] = v / max(float(np.linalg.norm(v)), 1e-9)
-    return out
+        v = (w @ table[ids])[None, :]
+    else:  # one gather and one segmented sum for the whole batch
+        lengths = np.array([len(t) for t in token_lists])
+        flat = np.fromiter((t for lst in token_lists for t in lst), dtype=np.int64, count=int(lengths.sum()))
+        w = weights[flat]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        v = np.add.reduceat(w[:, None] * table[flat], starts, axis=0)
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    return (v / np.maximum(norm, 1e-9)).astype(np.float32)
 
 
 class StaticStudent:

@@ -19,8 +19,9 @@ router = APIRouter(tags=["media"])
 Token = Annotated[str, PathParam(max_length=8192, pattern=r"^[A-Za-z0-9_-]+\.[0-9a-f]{32}$")]
 
 
-@router.get(
+@router.api_route(
     "/media/{token}",
+    methods=["GET", "HEAD"],
     summary="Stream an indexed media file or keyframe",
     response_class=FileResponse,
     responses={
