@@ -65,6 +65,15 @@ def train(
             "teacher's mean label for their intent (see vidroute.students.augment)."
         ),
     ] = None,
+    augment: Annotated[
+        int,
+        typer.Option(
+            "--augment",
+            min=0,
+            help="Generate N synthetic queries (seeded by --seed) and add the single-intent ones to training with "
+            "the teacher's mean label for their intent; 3000 is the recipe in docs/realq.md. 0: none.",
+        ),
+    ] = 0,
     threads: Annotated[int, typer.Option(min=1, help="torch threads for training.")] = 2,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Export encoder students to ONNX.")] = True,
     int8: Annotated[str, typer.Option(help="int8 ONNX: auto (only if it costs no val quality), yes, no.")] = "auto",
@@ -100,6 +109,13 @@ def train(
         queries = read_records(augment_queries, QueryRecord)
         params["augment"] = intent_prior_labels(queries, records, resolve_signals(records, params.get("signals")))
         console.print(f"[dim]augmenting with {len(params['augment'])} of {len(queries)} synthetic queries")
+    if augment:
+        from vidroute.students import resolve_signals
+        from vidroute.students.augment import synthetic_prior_labels
+
+        generated = synthetic_prior_labels(augment, records, resolve_signals(records, params.get("signals")), seed=seed)
+        params["augment"] = list(params.get("augment") or []) + generated
+        console.print(f"[dim]augmenting with {len(generated)} of {augment} generated queries (seed {seed})")
     with console.status(f"training {student} student on {len(records)} records ..."):
         card = train_student(
             records,
@@ -112,6 +128,7 @@ def train(
                 "sha256": source_sha,
                 "excluded_files": [str(p) for p in exclude or []],
                 "augment_queries": str(augment_queries) if augment_queries else None,
+                "augment_generated": augment or None,
             },
             **params,
         )

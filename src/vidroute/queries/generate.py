@@ -36,7 +36,7 @@ GENERATOR_VERSION = "1.0"
 DEFAULT_MIX: dict[str, float] = {"visual": 0.25, "audio": 0.20, "transcription": 0.20, "metadata": 0.15, "mixed": 0.20}
 # Similar-but-kept pairs at or above this cosine are kept in the same split.
 DEFAULT_LINK_THRESHOLD = 0.85
-_MAX_STALLED_ROUNDS = 6
+_MAX_STALLED_ROUNDS = 3
 _EMBED_MARGIN = 0.03
 _EMBED_CHUNK = 1024
 

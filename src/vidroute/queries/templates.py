@@ -442,4 +442,3 @@ def code_sha256() -> str:
         if p.name.endswith(".py"):
             h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
-

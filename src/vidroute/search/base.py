@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import re
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,9 +306,10 @@ class FusingStore(ABC):
         big_k = max(candidates or self.candidates, k)
         parts: list[Candidates] = []
         if self.approximate:
-            # ANN indexes: each weighted signal's top-K through its own index, the union rescored exactly below.
-            for s in vec_legs:
-                parts.append(self._vector_leg(concat_query(layout, q, {s: 1.0}), big_k, filters, signal=s))
+            # ANN indexes: each weighted signal's top-K through its own index (legs run concurrently; the backends
+            # release the GIL), the union rescored exactly below.
+            legs_q = [(concat_query(layout, q, {s: 1.0}), s) for s in vec_legs]
+            parts.extend(_pool().map(lambda a: self._vector_leg(a[0], big_k, filters, signal=a[1]), legs_q))
         elif vec_legs:
             # Exact scan: raw fusion without text needs only the fused top k; otherwise K candidates per leg.
             only_vectors = fusion == "raw" and BM25 not in legs
@@ -340,6 +342,16 @@ class FusingStore(ABC):
             )
             for i in order
         ]
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vidroute-leg")
+    return _POOL
 
 
 def _merge(parts: list[Candidates], dim: int, *, with_bm25: bool) -> Candidates:

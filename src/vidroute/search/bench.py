@@ -228,7 +228,13 @@ def run_retrieval(
 
 # ---- synthetic data for the scale benchmark ---------------------------------------------------------------------
 class SyntheticCorpus:
-    """Structured synthetic segments: topics → videos → segments, per-signal centres (see module doc)."""
+    """Structured synthetic segments: topics → videos → segments, per-signal centres (see module doc).
+
+    Variation inside a topic lives mostly in a low-dimensional subspace of that topic (`intrinsic_dim` of a
+    per-signal pool of directions), as in real embeddings, plus a little isotropic noise (`iso_noise`).
+    `intrinsic_dim=0` gives a plain isotropic Gaussian mixture: inside a topic, segments are then uniformly spread
+    in all 384 dimensions, the regime where no partition-based index can find exact neighbours cheaply.
+    """
 
     def __init__(
         self,
@@ -239,6 +245,8 @@ class SyntheticCorpus:
         segments_per_video: int = 50,
         video_spread: float = 0.6,
         segment_noise: float = 0.9,
+        intrinsic_dim: int = 16,
+        iso_noise: float = 0.25,
         missing: dict[str, float] | None = None,
         seed: int = 0,
     ) -> None:
@@ -248,14 +256,20 @@ class SyntheticCorpus:
         self.segments_per_video = segments_per_video
         self.video_spread = video_spread
         self.segment_noise = segment_noise
+        self.intrinsic_dim = intrinsic_dim
+        self.iso_noise = iso_noise
         self.missing = {"audio": 0.1, "transcription": 0.3} if missing is None else missing
         self.seed = seed
         rng = np.random.default_rng(seed)
         shared = rng.standard_normal((topics, dim)).astype(np.float32)
         self.centres = {}
+        self.bases = {}
+        pool = 8 * max(intrinsic_dim, 1)
         for s in self.signals:  # each signal its own space; the topic ties them together
             c = 0.6 * shared @ _rotation(rng, dim) + 0.8 * rng.standard_normal((topics, dim)).astype(np.float32)
             self.centres[s] = c / np.linalg.norm(c, axis=1, keepdims=True)
+            self.bases[s] = _rotation(rng, dim)[:pool]  # orthonormal directions topics draw their subspace from
+        self.topic_dirs = np.stack([rng.choice(pool, size=max(intrinsic_dim, 1), replace=False) for _ in range(topics)])
         p = 1.0 / (np.arange(topics) + 10.0) ** 0.8
         self.popularity = p / p.sum()
         self.layout = Layout(signals=self.signals, dims=dict.fromkeys(self.signals, dim))
@@ -263,13 +277,22 @@ class SyntheticCorpus:
     def _noise(self, rng: np.random.Generator, shape: tuple[int, ...], scale: float) -> np.ndarray:
         return (rng.standard_normal(shape, dtype=np.float32) * (scale / math.sqrt(self.dim))).astype(np.float32)
 
+    def _variation(self, rng: np.random.Generator, topic: int, signal: str, n: int, scale: float) -> np.ndarray:
+        """n offsets of norm ≈ scale: in the topic's subspace, plus isotropic noise (or all isotropic)."""
+        if self.intrinsic_dim <= 0:
+            return self._noise(rng, (n, self.dim), scale)
+        r = self.intrinsic_dim
+        basis = self.bases[signal][self.topic_dirs[topic]]  # (r, dim)
+        low = (rng.standard_normal((n, r), dtype=np.float32) * (scale / math.sqrt(r))) @ basis
+        return (low + self._noise(rng, (n, self.dim), scale * self.iso_noise)).astype(np.float32)
+
     def video(self, v: int) -> tuple[int, dict[str, np.ndarray | None]]:
         """Video v's topic and its per-signal centre (None where the video lacks the signal); reproducible."""
         rng = np.random.default_rng([self.seed, 7, v])
         topic = int(rng.choice(self.topics, p=self.popularity))
         centres: dict[str, np.ndarray | None] = {}
         for s in self.signals:
-            c = self.centres[s][topic] + self._noise(rng, (self.dim,), self.video_spread)
+            c = self.centres[s][topic] + self._variation(rng, topic, s, 1, self.video_spread)[0]
             centres[s] = None if rng.random() < self.missing.get(s, 0.0) else c
         return topic, centres
 
@@ -282,16 +305,20 @@ class SyntheticCorpus:
             rng = np.random.default_rng([self.seed, 11, start])
             first = start // spv
             n_vid = math.ceil(m / spv)
-            vids = [self.video(first + i)[1] for i in range(n_vid)]
+            vids = [self.video(first + i) for i in range(n_vid)]
             seg_vid = np.repeat(np.arange(n_vid), spv)[:m]
             packed = np.zeros((m, self.layout.total_dim), dtype=np.float32)
             masks = np.zeros(m, dtype=np.int64)
             for i, s in enumerate(self.signals):
-                has = np.array([c[s] is not None for c in vids])
-                cen = np.stack([c[s] if c[s] is not None else np.zeros(self.dim, np.float32) for c in vids])
-                x = cen[seg_vid] + self._noise(rng, (m, self.dim), self.segment_noise)
-                x /= np.linalg.norm(x, axis=1, keepdims=True)
-                x[~has[seg_vid]] = 0.0
+                has = np.array([c[s] is not None for _t, c in vids])
+                x = np.zeros((m, self.dim), dtype=np.float32)
+                for j, (topic, cen) in enumerate(vids):
+                    rows = np.flatnonzero(seg_vid == j)
+                    if cen[s] is None or rows.size == 0:
+                        continue
+                    x[rows] = cen[s] + self._variation(rng, topic, s, rows.size, self.segment_noise)
+                norms = np.linalg.norm(x, axis=1, keepdims=True)
+                x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
                 packed[:, self.layout.slot(s)] = x
                 masks |= np.where(has[seg_vid], 1 << i, 0)
             yield packed, masks, first + seg_vid
@@ -317,7 +344,7 @@ class SyntheticCorpus:
             qv = {}
             for s in self.signals:
                 c = cen[s] if cen[s] is not None else self.centres[s][_t]
-                x = c + self._noise(rng, (self.dim,), self.segment_noise)
+                x = c + self._variation(rng, _t, s, 1, self.segment_noise)[0]
                 qv[s] = x / np.linalg.norm(x)
             out.append(qv)
         return out, rng.dirichlet([0.5] * len(self.signals), size=n), kinds

@@ -60,3 +60,21 @@ def intent_prior_labels(
             )
         )
     return out
+
+
+def synthetic_prior_labels(
+    n: int,
+    reference: Sequence[LabelRecord],
+    signals: list[str],
+    *,
+    seed: int = 0,
+    mix: str | dict[str, float] | None = None,
+) -> list[LabelRecord]:
+    """Generate `n` synthetic queries (seeded, template generator, no embedding dedup) and label the single-intent
+    ones with `intent_prior_labels`; "mixed" queries (20% of the default mix) are skipped. See docs/realq.md."""
+    from vidroute.queries import generate_queries
+
+    if n < 1:
+        raise ConfigError(f"augment count must be at least 1, got {n}")
+    queries, _ = generate_queries(n, mix=mix, seed=seed, embed_dedup=False)
+    return intent_prior_labels(queries, reference, signals)
