@@ -89,6 +89,10 @@ def create_app(settings: Any = None, *, router: Any = None, engine: Any = None) 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # Added innermost first: metrics see every answer, CORS headers reach 413s too.
+    if settings.route_fast_path:
+        from vidroute.serve.fastpath import RouteFastPath
+
+        app.add_middleware(RouteFastPath, service=service)
     app.add_middleware(
         BodyGuard,
         max_json=settings.max_body_bytes,

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     route_mode: Literal["inline", "thread"] = Field(
         default="inline", description="Run routing on the event loop (fast for ms models) or in a worker thread."
     )
+    route_fast_path: bool = Field(
+        default=True, description="Serve POST /v1/route with a lean ASGI handler (same contract, ~0.25 ms less CPU)."
+    )
     route_cache_size: int = Field(default=0, ge=0, description="Per-process LRU cache of routed queries (0 = off).")
 
     @field_validator("api_keys", "cors_origins", "media_roots", mode="before")

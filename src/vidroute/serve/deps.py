@@ -47,7 +47,7 @@ def _presented_key(bearer: HTTPAuthorizationCredentials | None, header_key: str 
     return None
 
 
-def _check_key(settings: Settings, key: str | None, what: str) -> None:
+def check_key(settings: Settings, key: str | None, what: str) -> None:
     challenge = {"WWW-Authenticate": 'Bearer realm="vidroute"'}
     if not settings.api_keys:
         raise ApiError(
@@ -72,10 +72,10 @@ async def require_write(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header_key: Annotated[str | None, Security(_header)],
 ) -> None:
-    _check_key(request.app.state.settings, _presented_key(bearer, header_key), "write endpoints")
+    check_key(request.app.state.settings, _presented_key(bearer, header_key), "write endpoints")
 
 
-def _key_from_headers(request: Request) -> str | None:
+def key_from_headers(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
         return key
@@ -91,7 +91,7 @@ async def read_service(request: Request) -> Service:
     """
     service: Service = request.app.state.service
     if not service.settings.public_read:
-        _check_key(service.settings, _key_from_headers(request), "read endpoints on this server")
+        check_key(service.settings, key_from_headers(request), "read endpoints on this server")
     return service
 
 

@@ -90,9 +90,22 @@ class Service:
                 except Exception as exc:
                     self.errors["store"] = f"{type(exc).__name__}: {exc}"
                     log.error("could not open the search store %s: %s", s.store_uri, exc)
+            self._warm_up()
             self.refresh_count()
         finally:
             self.loaded.set()
+
+    def _warm_up(self) -> None:
+        """One route and one search before /readyz says ready: the engine loads its query embedders lazily, and a
+        first real query would otherwise pay seconds of model loading (and could hit the request timeout)."""
+        try:
+            if self.router is not None:
+                self.router.route("warm up query")
+            if self.engine is not None:
+                _ = self.engine.embedders
+                self.engine.search("warm up query", k=1)
+        except Exception as exc:  # an empty or odd store must not block start-up; real queries will report it
+            log.info("warm-up query failed (ignored): %s", exc)
 
     def wait_loaded(self, timeout: float | None = None) -> bool:
         return self.loaded.wait(timeout)

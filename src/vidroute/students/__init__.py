@@ -87,7 +87,12 @@ def train_student(
             y = np.concatenate([y, aug.targets])
             tr = np.concatenate([tr, np.arange(len(sl), len(sl) + len(aug))])
         trainer = {"frozen": _train_frozen, "finetune": _train_finetune, "static": _train_static}[student]
-        val_pred, extra = trainer(texts, y, tr, va, args, seed, out_dir)
+        sw = None
+        if aug is not None and args.augment_weight != 1.0:
+            sw = np.ones(len(texts))
+            sw[len(sl) :] = args.augment_weight
+            sw = sw[tr]
+        val_pred, extra = trainer(texts, y, tr, va, args, seed, out_dir, sw)
         train_seconds = time.perf_counter() - t0
     finally:
         torch.set_num_threads(prev_threads)
@@ -185,7 +190,7 @@ def _history_summary(history: list[dict[str, float]]) -> dict[str, Any]:
     return {"epochs_run": history[-1]["epoch"], "best_epoch": best["epoch"], "best_val_kl": round(best["val_kl"], 5)}
 
 
-def _train_frozen(texts, y, tr, va, args, seed, out_dir):
+def _train_frozen(texts, y, tr, va, args, seed, out_dir, sw=None):
     import torch
 
     from vidroute.students.encoder import TextTokenizer, embed_texts, encoder_dir
@@ -195,7 +200,7 @@ def _train_frozen(texts, y, tr, va, args, seed, out_dir):
     t0 = time.perf_counter()
     x = embed_texts(texts, max_length=args.max_length, layers=args.layers)
     embed_s = time.perf_counter() - t0
-    head, hist = fit_head(x[tr], y[tr], x[va], y[va], args, seed=seed)
+    head, hist = fit_head(x[tr], y[tr], x[va], y[va], args, seed=seed, sample_weight=sw)
     with torch.no_grad():
         pred = torch.softmax(head(torch.as_tensor(x[va])), -1).numpy()
     save_head(head, out_dir)
@@ -203,7 +208,7 @@ def _train_frozen(texts, y, tr, va, args, seed, out_dir):
     return pred, {"embed_seconds": round(embed_s, 2), "head": _history_summary(hist)}
 
 
-def _train_finetune(texts, y, tr, va, args, seed, out_dir):
+def _train_finetune(texts, y, tr, va, args, seed, out_dir, sw=None):
     from vidroute.students.encoder import TextTokenizer, embed_texts, encoder_dir, load_bert, make_encoder
     from vidroute.students.modeling import ENCODER_SUBDIR, build_student_module, save_head
     from vidroute.students.trainer import finetune, fit_head, predict_module
@@ -214,7 +219,7 @@ def _train_finetune(texts, y, tr, va, args, seed, out_dir):
     x = embed_texts(
         texts, encoder=make_encoder(bert=bert), tokenizer=tokenizer, max_length=args.max_length, layers=args.layers
     )
-    head, hist = fit_head(x[tr], y[tr], x[va], y[va], args, seed=seed)
+    head, hist = fit_head(x[tr], y[tr], x[va], y[va], args, seed=seed, sample_weight=sw)
     module = build_student_module(bert, head)
     ft_hist = finetune(module, tokenizer, [texts[i] for i in tr], y[tr], [texts[i] for i in va], y[va], args, seed=seed)
     pred = predict_module(module, tokenizer, [texts[i] for i in va])
@@ -226,7 +231,7 @@ def _train_finetune(texts, y, tr, va, args, seed, out_dir):
     return pred, {"head": _history_summary(hist), "finetune": [{k: round(v, 5) for k, v in h.items()} for h in ft_hist]}
 
 
-def _train_static(texts, y, tr, va, args, seed, out_dir):
+def _train_static(texts, y, tr, va, args, seed, out_dir, sw=None):
     from vidroute.students.encoder import TextTokenizer, encoder_dir
     from vidroute.students.modeling import make_head
     from vidroute.students.static import StaticStudent, build_token_table, pooled_features, sif_weights, strip_special
@@ -241,7 +246,7 @@ def _train_static(texts, y, tr, va, args, seed, out_dir):
     x = pooled_features(lists, table, tw)
     seed_everything(seed)  # the head's initial weights come from the seeded generator
     head = make_head(table.shape[1], y.shape[1], hidden=args.hidden, dropout=args.dropout, gelu="tanh")
-    head, hist = fit_head(x[tr], y[tr], x[va], y[va], args, seed=seed, head=head)
+    head, hist = fit_head(x[tr], y[tr], x[va], y[va], args, seed=seed, head=head, sample_weight=sw)
     extra: dict[str, Any] = {"table_seconds": round(table_s, 2), "head": _history_summary(hist)}
     if args.static_finetune_epochs > 0:
         table, head, extra["table_tuning"] = _tune_static(table, tw, head, lists, y, tr, va, args, seed)

@@ -53,6 +53,8 @@ class DistillArgs:
     onnx: bool = True
     int8: str = "auto"  # auto: keep int8 only when it costs (almost) no validation quality; yes | no
     calibration_l2: float = 1.0
+    # Loss weight of `augment` rows (synthetic queries with intent-prior labels) relative to teacher rows; head only.
+    augment_weight: float = 1.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -69,6 +71,7 @@ class DistillArgs:
             "threads": self.threads >= 1,
             "static_init": self.static_init in ("contextual", "input"),
             "int8": self.int8 in ("auto", "yes", "no"),
+            "augment_weight": self.augment_weight > 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -119,10 +122,12 @@ def fit_head(
     *,
     seed: int = 0,
     head=None,
+    sample_weight: np.ndarray | None = None,
 ):
     """Train an MLP head on fixed features with the KD loss; returns `(head, history)` with the best-val weights.
 
     `head` may be any module mapping features to logits (the static student passes one with its own pooling).
+    `sample_weight` (one per training row) weights each row's loss in its batch's weighted mean.
     """
     torch = _torch()
     from vidroute.students.modeling import make_head
@@ -132,14 +137,15 @@ def fit_head(
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _fit_head(torch, make_head, x_tr, y_tr, x_va, y_va, args, seed, head)
+        return _fit_head(torch, make_head, x_tr, y_tr, x_va, y_va, args, seed, head, sample_weight)
     finally:
         torch.set_num_threads(prev_threads)
 
 
-def _fit_head(torch, make_head, x_tr, y_tr, x_va, y_va, args, seed, head):
+def _fit_head(torch, make_head, x_tr, y_tr, x_va, y_va, args, seed, head, sample_weight=None):
     seed_everything(seed)
     xt, yt = torch.as_tensor(x_tr), torch.as_tensor(y_tr, dtype=torch.float32)
+    wt = None if sample_weight is None else torch.as_tensor(np.asarray(sample_weight), dtype=torch.float32)
     xv = torch.as_tensor(x_va)
     if head is None:
         head = make_head(x_tr.shape[1], y_tr.shape[1], hidden=args.hidden, dropout=args.dropout)
@@ -153,7 +159,11 @@ def _fit_head(torch, make_head, x_tr, y_tr, x_va, y_va, args, seed, head):
         total = 0.0
         for s in range(0, n, args.batch_size):
             idx = perm[s : s + args.batch_size]
-            loss = soft_ce(head(xt[idx]), yt[idx])
+            if wt is None:
+                loss = soft_ce(head(xt[idx]), yt[idx])
+            else:
+                rows = -(yt[idx] * torch.log_softmax(head(xt[idx]), dim=-1)).sum(-1)
+                loss = (rows * wt[idx]).sum() / wt[idx].sum()
             opt.zero_grad()
             loss.backward()
             opt.step()

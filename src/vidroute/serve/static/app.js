@@ -64,11 +64,21 @@ function showError(message) {
 }
 
 function renderRouting(data) {
-  const weights = data.weights || {};
+  // The router's weights over every signal; a signal fusion did not use (weight under the skip threshold, or
+  // no vector for it in this index) is dimmed.
   const route = data.route;
+  const used = data.weights || {};
+  const weights = route ? route.weights : used;
   const container = $("weights");
   container.replaceChildren(
-    ...Object.entries(weights).map(([signal, w]) => bar(signal, w, { label: pct(w) })),
+    ...Object.entries(weights).map(([signal, w]) => {
+      const row = bar(signal, w, { label: pct(w) });
+      if (!(signal in used)) {
+        row.classList.add("unused");
+        row.title = `${signal}: ${pct(w)} (not used in this search)`;
+      }
+      return row;
+    }),
   );
   let dominant = route ? route.dominant : null;
   if (!dominant) {
