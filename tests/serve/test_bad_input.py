@@ -249,3 +249,57 @@ def test_no_server_errors_on_generated_input(api_schema, mode, auth):
             seen.setdefault(operation.label, set())
         print(f"{operation.label}: {time.perf_counter() - t0:.1f}s {sorted(seen.get(operation.label, ()))}")
     assert len(seen) == len(operations)
+
+
+ROUTE_CASES = [
+    {"json": {"query": "a dog barking"}},
+    {"json": {"queries": ["a dog barking", "TED talk 2010"]}},
+    {"json": {"query": "a" * 1001}},
+    {"json": {"query": "bell\x07"}},
+    {"json": {"query": "  "}},
+    {"json": {"query": 5}},
+    {"json": {}},
+    {"json": [1, 2]},
+    {"json": {"query": "a", "queries": ["b"]}},
+    {"json": {"query": "a", "extra": 1}},
+    {"json": {"queries": ["dogs"] * 257}},
+    {"json": {"queries": []}},
+    {"json": {"query": "@#"}},
+    {"content": b'{"query": "bad \\ud800 surrogate"}'},
+    {"content": b'{"query": '},
+    {"content": b"null"},
+    {"content": b'{"query": "caf\xe9"}'},
+]
+
+
+def test_route_fast_path_answers_like_the_fastapi_endpoint(settings, router, engine):
+    """POST /v1/route has a lean ASGI handler; the documented FastAPI endpoint must give the same answers."""
+    from fastapi.testclient import TestClient
+
+    from vidroute.serve.app import create_app
+
+    fast = create_app(settings, router=router, engine=engine)
+    slow = create_app(settings.model_copy(update={"route_fast_path": False}), router=router, engine=engine)
+    with TestClient(fast, raise_server_exceptions=False) as f, TestClient(slow, raise_server_exceptions=False) as s:
+        for case in ROUTE_CASES:
+            kwargs = dict(case)
+            if "content" in kwargs:
+                kwargs["headers"] = {"content-type": "application/json"}
+            a, b = f.post("/v1/route", **kwargs), s.post("/v1/route", **kwargs)
+            assert a.status_code == b.status_code, (case, a.text, b.text)
+            ja, jb = a.json(), b.json()
+            if a.status_code == 200:
+                assert [d["weights"] for d in ja["data"]] == [d["weights"] for d in jb["data"]]
+            else:
+                assert (
+                    ja["error"]["code"] == jb["error"]["code"] and ja["error"]["message"] == jb["error"]["message"]
+                ), (
+                    case,
+                    ja,
+                    jb,
+                )
+        private = settings.model_copy(update={"public_read": False})
+        for app_settings in (private, private.model_copy(update={"route_fast_path": False})):
+            with TestClient(create_app(app_settings, router=router, engine=engine)) as c:
+                assert c.post("/v1/route", json={"query": "dogs"}).status_code == 401
+        assert 'path="/v1/route",status="422"' in f.get("/metrics").text

@@ -71,7 +71,7 @@ def train(
             "--augment",
             min=0,
             help="Generate N synthetic queries (seeded by --seed) and add the single-intent ones to training with "
-            "the teacher's mean label for their intent; 3000 is the recipe in docs/realq.md. 0: none.",
+            "the teacher's mean label for their intent. Recipe (docs/realq.md): --augment 3000 -p augment_weight=0.3.",
         ),
     ] = 0,
     threads: Annotated[int, typer.Option(min=1, help="torch threads for training.")] = 2,
