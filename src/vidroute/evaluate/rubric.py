@@ -91,7 +91,8 @@ JUDGE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "score": {"type": "integer", "minimum": 1, "maximum": 5},
-        "explanation": {"type": "string"},
+        # A length cap lets grammar-constrained local models close the string instead of rambling past max_tokens.
+        "explanation": {"type": "string", "maxLength": 240},
     },
     "required": ["score", "explanation"],
     "additionalProperties": False,

@@ -177,7 +177,7 @@ def evaluate_router(
             "mean": float(np.mean(scored)) if scored else None,
             "histogram": level_histogram(judge_scores[:m]),
             "failures": sum(v.score is None for v in verdicts),
-            "failure_examples": [v.error for v in verdicts if v.score is None][:3],
+            "failure_examples": [f"{v.error}; last answer: {v.raw[:160]!r}" for v in verdicts if v.score is None][:3],
             "agreement_with_deterministic": judge_agreement([int(x) for x in levels[:m]], judge_scores[:m]),
             "input_tokens": sum(v.usage.input_tokens for v in verdicts),
             "output_tokens": sum(v.usage.output_tokens for v in verdicts),

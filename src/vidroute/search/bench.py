@@ -38,6 +38,7 @@ from vidroute.errors import ConfigError
 from vidroute.search.fusion import Layout
 
 SIGNALS = ["visual", "audio", "transcription", "metadata"]
+LANCE_DEFAULT_NPROBES = 64
 RETRIEVAL_FILES = ("vast120_vast_test120.json", "mix120_mix120.json")
 Log = Callable[[str], None] | None
 
@@ -374,15 +375,19 @@ def run_scale(
     n_queries: int = 200,
     router: Any = None,
     route_texts: list[str] | None = None,
-    index_type: str = "IVF_PQ",
+    index_type: str = "IVF_SQ",
     num_partitions: int | None = None,
-    nprobes: int | None = None,
-    refine_factor: int | None = None,
+    nprobes: list[int] | None = None,
     candidates: int = 100,
     keep: bool = False,
     log: Log = None,
 ) -> dict[str, Any]:
-    """Build an n-segment LanceDB store of synthetic data, index it, and time fused queries against exact numpy."""
+    """Build an n-segment LanceDB store of synthetic data and time fused queries against exact numpy.
+
+    Up to the store's `exact_limit` the default (exact, in-memory) path is measured first; then the per-signal
+    indexes are built and each `nprobes` setting measured. `p50_ms`/`recall10_vs_exact` are the store's default
+    configuration at this size: exact where it applies, else the indexed path at the default nprobes.
+    """
     from vidroute.search.base import StoreConfig
     from vidroute.search.fusion import concat_query, normalise_query
     from vidroute.search.lance_store import LanceStore
@@ -391,15 +396,9 @@ def run_scale(
     path = Path(workdir) / f"scale-{n}"
     shutil.rmtree(path, ignore_errors=True)
     parts = num_partitions or max(16, int(math.sqrt(n)))
-    store = LanceStore(
-        path,
-        index_threshold=n + 1,
-        index_type=index_type,
-        num_partitions=parts,
-        nprobes=nprobes or max(8, parts // 4),
-        refine_factor=refine_factor,
-        candidates=candidates,
-    )
+    store = LanceStore(path, index_threshold=n + 1, index_type=index_type, num_partitions=parts, candidates=candidates)
+    default_nprobes = store.nprobes
+    sweep = sorted(set(nprobes or [32, default_nprobes, 128]))
     store.configure(StoreConfig(layout=corpus.layout))
 
     # Queries and their weights first, so the exact top 10 is computed while the data streams past once.
@@ -449,11 +448,6 @@ def run_scale(
             log(f"scale {n}: {done:,} segments inserted ({t_insert:.0f} s in inserts)")
     gen_total = time.perf_counter() - t0
     del packed
-    s = time.perf_counter()
-    store.create_vector_index()
-    t_index = time.perf_counter() - s
-    if log:
-        log(f"scale {n}: {index_type} index with {parts} partitions built in {t_index:.0f} s")
 
     def one(i: int) -> tuple[list[str], float]:
         s = time.perf_counter()
@@ -461,42 +455,65 @@ def run_scale(
         hits = store.search(qvs[i], w, k=10, fusion="raw")
         return [h.segment_id for h in hits], (time.perf_counter() - s) * 1000
 
-    for i in range(min(5, n_queries)):  # warm caches
-        one(i)
-    lat, rec = [], []
-    for i in range(n_queries):
-        ids, ms = one(i)
-        lat.append(ms)
-        truth = {f"s{j}" for j in best_idx[i]}
-        rec.append(len(truth & set(ids)) / 10)
-    result = {
+    def measure(label: str) -> dict[str, Any]:
+        for i in range(min(5, n_queries)):  # warm caches
+            one(i)
+        lat, rec = [], []
+        for i in range(n_queries):
+            ids, ms = one(i)
+            lat.append(ms)
+            rec.append(len({f"s{j}" for j in best_idx[i]} & set(ids)) / 10)
+        out = {
+            "p50_ms": percentile(lat, 50),
+            "p95_ms": percentile(lat, 95),
+            "recall10_vs_exact": float(np.mean(rec)),
+            "recall10_vs_exact_min": float(np.min(rec)),
+            "recall10_vs_exact_by_kind": {
+                kind: float(np.mean([r for r, k in zip(rec, kinds, strict=True) if k == kind]))
+                for kind in sorted(set(kinds))
+            },
+        }
+        if log:
+            log(f"scale {n} {label}: p50 {out['p50_ms']:.1f} ms, recall@10 {out['recall10_vs_exact']:.3f}")
+        return out
+
+    result: dict[str, Any] = {
         "segments": n,
         "signals": corpus.signals,
         "dim": corpus.dim,
         "topics": corpus.topics,
+        "intrinsic_dim": corpus.intrinsic_dim,
         "insert_seconds": t_insert,
         "insert_rate_per_s": n / t_insert if t_insert else None,
         "generate_and_insert_seconds": gen_total,
-        "index": {
-            "type": index_type,
-            "partitions": parts,
-            "nprobes": store.nprobes,
-            "refine_factor": refine_factor,
-            "candidates": candidates,
-            "build_seconds": t_index,
-        },
         "queries": n_queries,
         "routing": texts is not None,
-        "p50_ms": percentile(lat, 50),
-        "p95_ms": percentile(lat, 95),
-        "recall10_vs_exact": float(np.mean(rec)),
-        "recall10_vs_exact_min": float(np.min(rec)),
-        "recall10_vs_exact_by_kind": {
-            kind: float(np.mean([r for r, k in zip(rec, kinds, strict=True) if k == kind]))
-            for kind in sorted(set(kinds))
-        },
-        "disk_bytes": sum(p.stat().st_size for p in path.rglob("*") if p.is_file()),
+        "load_avg_start": os.getloadavg(),
     }
+    if n <= store.exact_limit:
+        result["exact"] = measure("exact (in-memory numpy)")
+    s = time.perf_counter()
+    store.create_vector_index()
+    result["index"] = {
+        "type": index_type,
+        "per_signal": True,
+        "partitions": parts,
+        "candidates": candidates,
+        "build_seconds": time.perf_counter() - s,
+    }
+    if log:
+        took = result["index"]["build_seconds"]
+        log(f"scale {n}: {index_type} per-signal indexes ({parts} partitions) built in {took:.0f} s")
+    result["indexed"] = {}
+    for npb in sweep:
+        store.nprobes = npb
+        result["indexed"][str(npb)] = measure(f"indexed nprobes={npb}")
+    store.nprobes = default_nprobes
+    default = result.get("exact") or result["indexed"][str(default_nprobes)]
+    result["default_path"] = "exact" if "exact" in result else f"indexed nprobes={default_nprobes}"
+    result.update({k: default[k] for k in ("p50_ms", "p95_ms", "recall10_vs_exact")})
+    result["load_avg_end"] = os.getloadavg()
+    result["disk_bytes"] = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     store.close()
     if not keep:
         shutil.rmtree(path, ignore_errors=True)
@@ -562,6 +579,9 @@ def run_search_bench(
                 out[f"p50_ms_{label}"] = res["p50_ms"]
                 out[f"p95_ms_{label}"] = res["p95_ms"]
                 out[f"recall10_vs_exact_{label}"] = res["recall10_vs_exact"]
+                idx = res["indexed"].get(str(LANCE_DEFAULT_NPROBES)) or next(iter(res["indexed"].values()))
+                out[f"p50_ms_{label}_indexed"] = idx["p50_ms"]
+                out[f"recall10_vs_exact_{label}_indexed"] = idx["recall10_vs_exact"]
         finally:
             if not workdir:
                 shutil.rmtree(tmp, ignore_errors=True)

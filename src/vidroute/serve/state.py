@@ -225,7 +225,11 @@ class Service:
         except Exception as exc:
             log.debug("could not read store stats: %s", exc)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 60.0) -> None:
+        # Wait for a load still in progress: a daemon thread killed inside torch at interpreter exit aborts the
+        # process ("terminate called without an active exception").
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout)
         self.jobs.shutdown(wait=False)
         if not self._owns_engine:
             return
