@@ -223,11 +223,12 @@ class SearchEngine:
     def embed_query(self, query: str) -> dict[str, np.ndarray]:
         """One query vector per signal with an embedder; a shared embedder (e.g. MiniLM for two signals) runs once."""
         out: dict[str, np.ndarray] = {}
-        done: dict[int, np.ndarray] = {}
+        done: dict[object, np.ndarray] = {}
         for s, e in self.embedders.items():
             if e is None or (self.store.signals and s not in self.store.signals):
                 continue
-            key = id(e)
+            # Per-signal instances of one text model (MiniLM for all four offline) give the same query vector.
+            key = _embedder_spec(e) or id(e)
             if key not in done:
                 done[key] = np.asarray(e.embed_texts([query]), dtype=np.float32)[0]
             out[s] = done[key]
