@@ -144,9 +144,7 @@ def test_cli_search_json_and_table(store_path):
     from vidroute.cli import app
 
     runner = CliRunner()
-    res = runner.invoke(
-        app, ["search", "striker scored in the derby", "--store", str(store_path), "--json", "-k", "2"]
-    )
+    res = runner.invoke(app, ["search", "striker scored in the derby", "--store", str(store_path), "--json", "-k", "2"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["hits"][0]["video_id"] == "v1" and len(out["hits"]) == 2

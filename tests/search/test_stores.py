@@ -37,7 +37,9 @@ def test_round_trip_replace_and_delete(backend, open_backend, videos, fill):
     fill(store, videos[:5])
     assert store.count() == 50 and store.has_video("vid002") and not store.has_video("vid009")
     # Re-indexing a video replaces it: the old segments are gone, the new ones are searchable.
-    new = [s.model_copy(update={"segment_id": f"vid002:new{j}", "title": "replaced"}) for j, s in enumerate(videos[2][:3])]
+    new = [
+        s.model_copy(update={"segment_id": f"vid002:new{j}", "title": "replaced"}) for j, s in enumerate(videos[2][:3])
+    ]
     store.upsert_video("vid002", new)
     assert store.count() == 43
     hits = store.search(_query(0), None, k=50, filters=Filters(video_id="vid002"))

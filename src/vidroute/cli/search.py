@@ -70,6 +70,7 @@ def search(
     filters = Filters(date_from=date_from, date_to=date_to, people=person or [], genre=genre, video_id=video_id)
     has_filters = any([date_from, date_to, person, genre, video_id])
     with SearchEngine.open(store, model=model) as engine:
+        engine.warm_up()  # model loading is not query latency
         result = engine.search(
             query,
             k=k,
@@ -108,14 +109,19 @@ def search(
 
 @bench_app.command("search")
 def bench_search(
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON result.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON result (else a summary table).")] = False,
     model: Annotated[
         Path | None,
         typer.Option("--model", "-m", envvar="VIDROUTE_MODEL_DIR", help="Router folder for the routed weights."),
     ] = None,
     retrieval: Annotated[bool, typer.Option("--retrieval/--no-retrieval", help="VAST retrieval benchmark.")] = True,
     scale: Annotated[bool, typer.Option("--scale/--no-scale", help="Synthetic scale benchmark.")] = True,
-    sizes: Annotated[str, typer.Option(help="Scale sizes, comma-separated.")] = "100000,1000000",
+    sizes: Annotated[
+        str | None, typer.Option(help="Scale sizes, comma-separated (default 100000,1000000; 20000 with --quick).")
+    ] = None,
+    nprobes: Annotated[
+        str | None, typer.Option(help="IVF partitions probed per signal, comma-separated sweep (default 32,64,128).")
+    ] = None,
     queries: Annotated[int, typer.Option(min=10, help="Scale-benchmark queries per size.")] = 200,
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes and fewer queries (a smoke run).")] = False,
     data: Annotated[
@@ -131,15 +137,30 @@ def bench_search(
         model=model,
         retrieval=retrieval,
         scale=scale,
-        sizes=[int(s) for s in sizes.split(",") if s.strip()],
+        sizes=[int(s) for s in sizes.split(",") if s.strip()] if sizes else None,
+        nprobes=[int(s) for s in nprobes.split(",") if s.strip()] if nprobes else None,
         n_queries=queries,
         quick=quick,
         data_dir=data,
         workdir=workdir,
-        log=None if as_json else console.print,
+        log=console.print,  # progress goes to stderr; stdout carries only the JSON
     )
     text = json.dumps(result, indent=2)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n", encoding="utf-8")
-    typer.echo(text)
+    if as_json:
+        typer.echo(text)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="vidroute bench search")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            table.add_row(key, f"{value:.3f}")
+    Console().print(table)
+    if out is None:
+        console.print("pass --json for the full result, or --out FILE to keep it")

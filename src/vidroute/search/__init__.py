@@ -1,8 +1,8 @@
 """Search stage: store backends (LanceDB embedded, Qdrant local/server, in-memory), exact weighted fusion, engine.
 
-    >>> from vidroute.search import SearchEngine
-    >>> engine = SearchEngine.open("/data/vidroute-store", model="models/frozen")  # doctest: +SKIP
-    >>> engine.search("the speaker says we choose to go to the moon").hits[0].path  # doctest: +SKIP
+>>> from vidroute.search import SearchEngine
+>>> engine = SearchEngine.open("/data/vidroute-store", model="models/frozen")  # doctest: +SKIP
+>>> engine.search("the speaker says we choose to go to the moon").hits[0].path  # doctest: +SKIP
 """
 
 from __future__ import annotations

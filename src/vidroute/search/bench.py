@@ -534,6 +534,7 @@ def run_search_bench(
     retrieval: bool = True,
     scale: bool = True,
     sizes: list[int] | None = None,
+    nprobes: list[int] | None = None,
     n_queries: int = 200,
     quick: bool = False,
     data_dir: Path | None = None,
@@ -573,7 +574,9 @@ def run_search_bench(
         out["scale"] = {}
         try:
             for n in sizes:
-                res = run_scale(n, workdir=tmp, n_queries=nq, router=router, route_texts=texts, log=log)
+                res = run_scale(
+                    n, workdir=tmp, n_queries=nq, router=router, route_texts=texts, nprobes=nprobes, log=log
+                )
                 out["scale"][str(n)] = res
                 label = {100_000: "100k", 1_000_000: "1m"}.get(n, str(n))
                 out[f"p50_ms_{label}"] = res["p50_ms"]

@@ -234,10 +234,21 @@ class SearchEngine:
             out[s] = done[key]
         return out
 
+    def warm_up(self) -> float:
+        """Load the query embedders and the router now (they load lazily); returns the seconds it took."""
+        t = time.perf_counter()
+        self.embed_query("warm up")
+        if self.router is not None:
+            self.router.route("warm up")
+        return time.perf_counter() - t
+
     def _check_weights(self, weights: Mapping[str, float]) -> dict[str, float]:
-        known = set(self.signals)
+        from vidroute.spec import DEFAULT_SIGNALS
+
+        # A spec signal this store lacks is allowed (its weight is renormalised away); a typo is not.
+        known = set(self.signals) | set(DEFAULT_SIGNALS)
         unknown = sorted(set(weights) - known)
-        if unknown and known:
+        if unknown:
             raise ConfigError(f"weights name unknown signals {unknown}; this store has {sorted(known)}")
         try:
             return {s: float(w) for s, w in weights.items()}

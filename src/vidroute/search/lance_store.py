@@ -109,7 +109,7 @@ class LanceStore(FusingStore):
         self.table_name = table
         self.index_threshold = index_threshold
         self.exact_limit = exact_limit
-        self._exact: tuple[int, np.ndarray, np.ndarray] | None = None  # (table version, segment ids, `all` matrix)
+        self._exact: tuple[int, np.ndarray, np.ndarray, Any] | None = None  # (version, ids, `all` matrix, payload)
         self.index_type = index_type
         self.num_partitions = num_partitions
         self.nprobes = nprobes
@@ -353,28 +353,22 @@ class LanceStore(FusingStore):
         except Exception as exc:
             raise StoreError(f"LanceDB vector search failed in {self.path}: {exc}") from exc
 
-    def _exact_matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        """(segment ids, `all` vectors) of the current table version, cached in memory."""
+    def _exact_matrix(self) -> tuple[np.ndarray, np.ndarray, Any]:
+        """(segment ids, `all` vectors, payload as an Arrow table) of the current table version, cached in memory."""
         with self._lock:
             version = self._table.version
             if self._exact is None or self._exact[0] != version:
-                data = self._table.search().select(["segment_id", "all"]).limit(None).to_arrow()
+                data = self._table.search().select([*_COLUMNS, "all"]).limit(None).to_arrow()
                 dim = self.layout.total_dim
                 vecs = data.column("all").combine_chunks().values.to_numpy(zero_copy_only=False)
                 ids = np.asarray(data.column("segment_id").to_pylist(), dtype=object)
-                self._exact = (version, ids, np.asarray(vecs, dtype=np.float32).reshape(-1, dim))
-            return self._exact[1], self._exact[2]
-
-    def _rows_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        where = f"segment_id IN ({', '.join(sql_str(i) for i in ids)})"
-        rows = self._table.search().where(where).select(_COLUMNS).limit(None).to_arrow().to_pylist()
-        return {r["segment_id"]: r for r in rows}
+                mat = np.asarray(vecs, dtype=np.float32).reshape(-1, dim)
+                self._exact = (version, ids, mat, data.select(_COLUMNS))
+            return self._exact[1], self._exact[2], self._exact[3]
 
     def _exact_leg(self, query: np.ndarray, k: int, filters: Filters | None, *, signal: str | None) -> Candidates:
         """Exact top k by numpy over the cached matrix; filters are evaluated by LanceDB on the payload columns."""
-        ids, mat = self._exact_matrix()
+        ids, mat, payload = self._exact_matrix()
         scores = mat @ query
         clauses = [c for c in (where_sql(filters), self._has_signal_sql(signal)) if c]
         if clauses:
@@ -390,9 +384,7 @@ class LanceStore(FusingStore):
             return Candidates([], np.zeros((0, mat.shape[1]), dtype=np.float32))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        rows = self._rows_by_id([ids[i] for i in top])
-        keep_top = [i for i in top if ids[i] in rows]  # a row deleted since the cache was read is dropped
-        return Candidates([rows[ids[i]] for i in keep_top], mat[keep_top])
+        return Candidates(payload.take(top).to_pylist(), mat[top])
 
     def _text_leg(self, text: str, k: int, filters: Filters | None) -> Candidates:
         if self._table is None or not text.strip():
