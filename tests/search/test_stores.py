@@ -254,7 +254,9 @@ def test_lance_indexed_search_rescores_the_candidate_union(open_backend, segment
     store = open_backend("lancedb")
     fill(store, many)
     store.create_vector_index(index_type="IVF_FLAT", num_partitions=8)
-    assert store.approximate and store.has_vector_index()
+    assert store.has_vector_index() and not store.approximate  # small tables stay on the exact in-memory scan
+    store.exact_limit = 0  # this test is about the indexed path
+    assert store.approximate
     segs, packed = _packed(many, store.layout)
     store.nprobes, store.refine_factor = 8, None
     for i, w in enumerate(WEIGHTS[:2]):

@@ -205,6 +205,14 @@ class FusingStore(ABC):
     @abstractmethod
     def stats(self) -> dict[str, Any]: ...
 
+    def _ann_legs(self, legs: list[tuple[np.ndarray, str]], k: int, filters: Filters | None) -> list[Candidates]:
+        """Each (concatenated query, signal) leg's top-k through that signal's ANN index, run concurrently."""
+        return list(_pool().map(lambda a: self._vector_leg(a[0], k, filters, signal=a[1]), legs))
+
+    def _complete_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The payload of the final hits, for backends whose legs return only ids and vectors (identity here)."""
+        return rows
+
     @property
     def approximate(self) -> bool:
         """True when vector legs go through per-signal ANN indexes (the candidate union may miss exact hits)."""
@@ -309,7 +317,7 @@ class FusingStore(ABC):
             # ANN indexes: each weighted signal's top-K through its own index (legs run concurrently; the backends
             # release the GIL), the union rescored exactly below.
             legs_q = [(concat_query(layout, q, {s: 1.0}), s) for s in vec_legs]
-            parts.extend(_pool().map(lambda a: self._vector_leg(a[0], big_k, filters, signal=a[1]), legs_q))
+            parts.extend(self._ann_legs(legs_q, big_k, filters))
         elif vec_legs:
             # Exact scan: raw fusion without text needs only the fused top k; otherwise K candidates per leg.
             only_vectors = fusion == "raw" and BM25 not in legs
@@ -327,20 +335,21 @@ class FusingStore(ABC):
         fused, normed = fuse(scores, present, legs, fusion)
         ids = np.array([r["segment_id"] for r in merged.rows])
         order = np.lexsort((ids, -fused))[:k]  # ties broken by segment_id, so results are deterministic
+        rows = self._complete_rows([merged.rows[i] for i in order])
         return [
             SearchHit(
-                segment_id=merged.rows[i]["segment_id"],
-                video_id=merged.rows[i]["video_id"],
-                path=merged.rows[i].get("path") or "",
-                start=float(merged.rows[i]["start"]),
-                end=float(merged.rows[i]["end"]),
+                segment_id=row["segment_id"],
+                video_id=row["video_id"],
+                path=row.get("path") or "",
+                start=float(row["start"]),
+                end=float(row["end"]),
                 score=float(fused[i]),
                 scores={leg: float(v[i]) for leg, v in normed.items()},
-                title=merged.rows[i].get("title") or "",
-                transcript=merged.rows[i].get("transcript") or "",
-                keyframe=merged.rows[i].get("keyframe") or None,
+                title=row.get("title") or "",
+                transcript=row.get("transcript") or "",
+                keyframe=row.get("keyframe") or None,
             )
-            for i in order
+            for i, row in zip(order, rows, strict=True)
         ]
 
 

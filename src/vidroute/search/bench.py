@@ -122,7 +122,13 @@ def _fragment(text: str, words: int = 8) -> str | None:
 
 
 def run_retrieval(
-    *, data_dir: Path | None = None, router: Any = None, embedder: Any = None, log: Log = None
+    *,
+    data_dir: Path | None = None,
+    router: Any = None,
+    embedder: Any = None,
+    fusion: str = "raw",
+    bm25: bool = False,
+    log: Log = None,
 ) -> dict[str, Any]:
     """The VAST retrieval benchmark (module doc); returns metrics per weighting and per query signal."""
     from vidroute.search.base import StoreConfig
@@ -197,7 +203,7 @@ def run_retrieval(
                 for s in SIGNALS:
                     routed_weights[s].append(float(r.weights.get(s, 0.0)))
             for name, w in ws.items():
-                hits = store.search(qd, w, k=10, fusion="raw")
+                hits = store.search(qd, w, k=10, fusion=fusion, text=text if bm25 else None)
                 ids = [h.video_id for h in hits]
                 rank = ids.index(cid) + 1 if cid in ids else None
                 weightings[name].append(rank)
@@ -505,10 +511,11 @@ def run_scale(
         took = result["index"]["build_seconds"]
         log(f"scale {n}: {index_type} per-signal indexes ({parts} partitions) built in {took:.0f} s")
     result["indexed"] = {}
+    exact_limit, store.exact_limit = store.exact_limit, 0  # measure the indexed path even where exact is default
     for npb in sweep:
         store.nprobes = npb
         result["indexed"][str(npb)] = measure(f"indexed nprobes={npb}")
-    store.nprobes = default_nprobes
+    store.nprobes, store.exact_limit = default_nprobes, exact_limit
     default = result.get("exact") or result["indexed"][str(default_nprobes)]
     result["default_path"] = "exact" if "exact" in result else f"indexed nprobes={default_nprobes}"
     result.update({k: default[k] for k in ("p50_ms", "p95_ms", "recall10_vs_exact")})
