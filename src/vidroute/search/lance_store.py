@@ -27,6 +27,7 @@ import numpy as np
 
 from vidroute.errors import StoreError, require
 from vidroute.search.base import CONFIG_NAME, Candidates, FusingStore, StoreConfig, _pool, date_bounds
+from vidroute.search.batching import ScanBatcher
 from vidroute.search.types import Filters
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,10 @@ class LanceStore(FusingStore):
         self.table_name = table
         self.index_threshold = index_threshold
         self.exact_limit = exact_limit
-        self._exact: tuple[int, np.ndarray, np.ndarray, Any] | None = None  # (version, ids, `all` matrix, payload)
+        # (version, ids, `all` matrix, payload, masks) of the exact in-memory scan, and its shared scanner
+        self._exact: tuple[int, np.ndarray, np.ndarray, Any, np.ndarray] | None = None
+        self._batcher = ScanBatcher()
+        self._positions: tuple[int, Any] = (-1, {})  # row id → snapshot position, for BM25 hits
         self.index_type = index_type
         self.num_partitions = num_partitions
         self.nprobes = nprobes
@@ -405,42 +409,70 @@ class LanceStore(FusingStore):
             raise StoreError(f"LanceDB vector search on vec_{signal} failed in {self.path}: {exc}") from exc
 
     def _complete_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        lazy = [r["_rowid"] for r in rows if "_rowid" in r and "video_id" not in r]
-        if not lazy:
-            return rows
-        try:
-            result = self._table.take_row_ids(lazy).with_row_id().select(_COLUMNS).to_arrow()
-        except Exception as exc:
-            raise StoreError(f"LanceDB could not read {len(lazy)} result rows in {self.path}: {exc}") from exc
-        payload = result.drop_columns(["_rowid"]).to_pylist()
-        by_id = dict(zip(result.column("_rowid").to_pylist(), payload, strict=True))
-        missing = [r["segment_id"] for r in rows if "_rowid" in r and r["_rowid"] not in by_id]
-        if missing:  # a concurrent write compacted or deleted them between the two reads
-            raise StoreError(f"segments {missing} changed during the search in {self.path}; retry the query")
-        return [by_id[r["_rowid"]] if "_rowid" in r else r for r in rows]
+        """Fill in the payload of rows the legs returned as ids: by row id (index legs) or by position in the cached
+        snapshot they were scored against (exact legs)."""
+        by_rowid: dict[int, dict[str, Any]] = {}
+        lazy = [r["_rowid"] for r in rows if "_rowid" in r]
+        if lazy:
+            try:
+                result = self._table.take_row_ids(lazy).with_row_id().select(_COLUMNS).to_arrow()
+            except Exception as exc:
+                raise StoreError(f"LanceDB could not read {len(lazy)} result rows in {self.path}: {exc}") from exc
+            payload = result.drop_columns(["_rowid"]).to_pylist()
+            by_rowid = dict(zip(result.column("_rowid").to_pylist(), payload, strict=True))
+            missing = [r["segment_id"] for r in rows if "_rowid" in r and r["_rowid"] not in by_rowid]
+            if missing:  # a concurrent write compacted or deleted them between the two reads
+                raise StoreError(f"segments {missing} changed during the search in {self.path}; retry the query")
+        out = []
+        for r in rows:
+            if "_rowid" in r:
+                out.append(by_rowid[r["_rowid"]])
+            elif "_pos" in r:
+                out.append(r["_payload"].slice(r["_pos"], 1).to_pylist()[0])
+            else:
+                out.append(r)
+        return out
 
-    def _exact_matrix(self) -> tuple[np.ndarray, np.ndarray, Any]:
-        """(segment ids, `all` vectors, payload as an Arrow table) of the current table version, cached in memory."""
+    def _exact_matrix(self) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray]:
+        """(segment ids, `all` vectors, payload as an Arrow table, signal masks) of the current table version, cached
+        in memory."""
         with self._lock:
             version = self._table.version
             if self._exact is None or self._exact[0] != version:
-                data = self._table.search().select([*_COLUMNS, "all"]).limit(None).to_arrow()
+                data = self._table.search().with_row_id(True).select([*_COLUMNS, "mask", "all"]).limit(None).to_arrow()
                 dim = self.layout.total_dim
                 vecs = data.column("all").combine_chunks().values.to_numpy(zero_copy_only=False)
                 ids = np.asarray(data.column("segment_id").to_pylist(), dtype=object)
                 mat = np.asarray(vecs, dtype=np.float32).reshape(-1, dim)
-                self._exact = (version, ids, mat, data.select(_COLUMNS))
-            return self._exact[1], self._exact[2], self._exact[3]
+                masks = np.asarray(data.column("mask").to_numpy(), dtype=np.int64)
+                self._exact = (version, ids, mat, data.select(_COLUMNS), masks)
+                self._positions = (version, data.column("_rowid").to_numpy())
+            return self._exact[1], self._exact[2], self._exact[3], self._exact[4]
+
+    def _exact_positions(self) -> dict[int, int]:
+        """Row id → position in the exact snapshot (built on first use: only BM25 hits need it)."""
+        with self._lock:
+            version, rowids = self._positions
+            if not isinstance(rowids, dict):
+                rowids = {int(r): i for i, r in enumerate(rowids)}
+                self._positions = (version, rowids)
+            return rowids
 
     def _exact_leg(self, query: np.ndarray, k: int, filters: Filters | None, *, signal: str | None) -> Candidates:
-        """Exact top k by numpy over the cached matrix; filters are evaluated by LanceDB on the payload columns."""
-        ids, mat, payload = self._exact_matrix()
-        scores = mat @ query
-        clauses = [c for c in (where_sql(filters), self._has_signal_sql(signal)) if c]
-        if clauses:
-            where = " AND ".join(f"({c})" for c in clauses)
+        """Exact top k by numpy over the cached matrix (concurrent searches share one product, see `batching`);
+        filters are evaluated by LanceDB on the payload columns. Rows carry their position in the cached payload,
+        read for the final hits only (`_complete_rows`)."""
+        ids, mat, payload, masks = self._exact_matrix()
+        scores = self._batcher.scores(mat, query)
+        keep = None
+        if signal is not None:
+            keep = (masks & (1 << self.signals.index(signal))) != 0
+        where = where_sql(filters)
+        if where:
             allowed = self._table.search().where(where).select(["segment_id"]).limit(None).to_arrow()
-            keep = np.isin(ids, np.asarray(allowed.column("segment_id").to_pylist(), dtype=object))
+            ok = np.isin(ids, np.asarray(allowed.column("segment_id").to_pylist(), dtype=object))
+            keep = ok if keep is None else keep & ok
+        if keep is not None:
             scores = np.where(keep, scores, -np.inf)
             n_ok = int(keep.sum())
         else:
@@ -450,21 +482,51 @@ class LanceStore(FusingStore):
             return Candidates([], np.zeros((0, mat.shape[1]), dtype=np.float32))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return Candidates(payload.take(top).to_pylist(), mat[top])
+        rows = [{"segment_id": ids[i], "_pos": int(i), "_payload": payload} for i in top]
+        return Candidates(rows, mat[top])
 
     def _text_leg(self, text: str, k: int, filters: Filters | None) -> Candidates:
+        """BM25 top k by row id and score; vectors from the exact scan's in-memory matrix when it serves this table
+        (else one take), payload left for the final hits (reading it here cost 13 of 20 ms per query at 100k)."""
+        dim = self.layout.total_dim
         if self._table is None or not text.strip():
-            return Candidates([], np.zeros((0, self.layout.total_dim), dtype=np.float32), np.zeros(0))
+            return Candidates([], np.zeros((0, dim), dtype=np.float32), np.zeros(0))
         # Double quotes would make a phrase query (needs positions in the index); words are matched as a bag.
         text = text.replace('"', " ")
-        q = self._table.search(text, query_type="fts", fts_columns="text").limit(k).select([*_COLUMNS, "all", "_score"])
+        q = self._table.search(text, query_type="fts", fts_columns="text").limit(k).with_row_id(True)
+        q = q.select(["_score"])
         where = where_sql(filters)
         if where:
             q = q.where(where, prefilter=True)
         try:
-            return self._candidates(q.to_arrow(), bm25=True)
+            result = q.to_arrow()
         except Exception as exc:
             raise StoreError(f"LanceDB full-text search failed in {self.path}: {exc}") from exc
+        row_ids = result.column("_rowid").to_pylist()
+        scores = np.asarray(result.column("_score").to_numpy(), dtype=np.float64)
+        if not row_ids:
+            return Candidates([], np.zeros((0, dim), dtype=np.float32), np.zeros(0))
+        if not self.approximate and self._table.count_rows() <= self.exact_limit:
+            with self._lock:  # the snapshot and its row id map must be of the same table version
+                ids, mat, payload, _masks = self._exact_matrix()
+                pos_of = self._exact_positions()
+            pos = [pos_of.get(r) for r in row_ids]
+            if None not in pos:  # else the table changed since the snapshot: read the rows instead
+                rows = [{"segment_id": ids[i], "_pos": i, "_payload": payload} for i in pos]
+                return Candidates(rows, mat[pos], scores)
+        try:
+            taken = self._table.take_row_ids(row_ids).with_row_id().select(["segment_id", "all"]).to_arrow()
+        except Exception as exc:
+            raise StoreError(f"LanceDB could not read {len(row_ids)} BM25 hits in {self.path}: {exc}") from exc
+        order = {r: j for j, r in enumerate(taken.column("_rowid").to_pylist())}
+        keep = [i for i, r in enumerate(row_ids) if r in order]
+        at = [order[row_ids[i]] for i in keep]
+        vectors = np.asarray(
+            taken.column("all").combine_chunks().values.to_numpy(zero_copy_only=False), dtype=np.float32
+        ).reshape(-1, dim)[at]
+        sids = taken.column("segment_id").to_pylist()
+        rows = [{"segment_id": sids[j], "_rowid": row_ids[i]} for i, j in zip(keep, at, strict=True)]
+        return Candidates(rows, vectors, scores[keep])
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {
