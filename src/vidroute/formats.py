@@ -147,6 +147,29 @@ def _signals(spec: TaskSpec | None) -> list[str]:
     return (spec or TaskSpec.load()).signal_names
 
 
+def _imported(
+    prefix: str,
+    n: int,
+    query: str,
+    path: Path,
+    weights: dict[str, float],
+    reasoning: str | None,
+    raw: str,
+    signals: list[str],
+    teacher: TeacherInfo,
+) -> LabelRecord:
+    """One imported label; the answer as written is kept as its only sample, so exports can reproduce it."""
+    return LabelRecord(
+        id=stable_id(prefix, n, query),
+        query=query,
+        source=path.name,
+        weights=weights,
+        reasoning=reasoning,
+        samples=[_as_written(raw, signals)],
+        teacher=teacher,
+    )
+
+
 def read_bedrock(
     path: str | Path,
     *,
@@ -188,23 +211,10 @@ def read_bedrock(
         else:
             sha = TaskSpec.sha256(system)
             ds.system_prompts.setdefault(sha, system)
-            ds.records.append(
-                LabelRecord(
-                    id=stable_id("b-", n, query),
-                    query=query,
-                    source=path.name,
-                    weights=weights,
-                    reasoning=reasoning,
-                    samples=[_as_written(answer, signals)],
-                    teacher=TeacherInfo(
-                        backend="import:bedrock",
-                        model_id=model_id,
-                        prompt_sha256=sha,
-                        temperature=temperature,
-                        mode="imported",
-                    ),
-                )
+            teacher = TeacherInfo(
+                backend="import:bedrock", model_id=model_id, prompt_sha256=sha, temperature=temperature, mode="imported"
             )
+            ds.records.append(_imported("b-", n, query, path, weights, reasoning, answer, signals, teacher))
             continue
         _bad(ds, path, n, err, skip_invalid)
     return _nonempty(ds)
@@ -239,19 +249,8 @@ def read_eval(
         except ValueError as exc:
             err = str(exc)
         else:
-            ds.records.append(
-                LabelRecord(
-                    id=stable_id("e-", n, query),
-                    query=query,
-                    source=path.name,
-                    weights=weights,
-                    reasoning=reasoning,
-                    samples=[_as_written(ref, signals)],
-                    teacher=TeacherInfo(
-                        backend="import:eval", model_id=model_id, temperature=temperature, mode="imported"
-                    ),
-                )
-            )
+            teacher = TeacherInfo(backend="import:eval", model_id=model_id, temperature=temperature, mode="imported")
+            ds.records.append(_imported("e-", n, query, path, weights, reasoning, ref, signals, teacher))
             continue
         _bad(ds, path, n, err, skip_invalid)
     return _nonempty(ds)

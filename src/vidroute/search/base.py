@@ -45,6 +45,7 @@ CONFIG_FORMAT = 1
 
 # Payload columns every backend keeps beside the vectors (the SearchHit fields plus the filterable ones).
 FIELDS = ("segment_id", "video_id", "path", "start", "end", "transcript", "title", "keyframe")
+PAYLOAD = (*FIELDS[:7], "description", "people", "genre", "date", "tags", "keyframe")
 
 
 class StoreConfig(BaseModel):

@@ -26,27 +26,13 @@ from typing import Any
 import numpy as np
 
 from vidroute.errors import StoreError, require
-from vidroute.search.base import CONFIG_NAME, Candidates, FusingStore, StoreConfig, _pool, date_bounds
+from vidroute.search.base import CONFIG_NAME, PAYLOAD, Candidates, FusingStore, StoreConfig, _pool, date_bounds
 from vidroute.search.batching import ScanBatcher
 from vidroute.search.types import Filters
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = [
-    "segment_id",
-    "video_id",
-    "path",
-    "start",
-    "end",
-    "transcript",
-    "title",
-    "description",
-    "people",
-    "genre",
-    "date",
-    "tags",
-    "keyframe",
-]
+_COLUMNS = list(PAYLOAD)
 
 
 def sql_str(value: str) -> str:

@@ -27,27 +27,12 @@ from typing import Any
 import numpy as np
 
 from vidroute.errors import StoreError, require
-from vidroute.search.base import Candidates, FusingStore, StoreConfig, date_bounds
+from vidroute.search.base import PAYLOAD, Candidates, FusingStore, StoreConfig, date_bounds
 from vidroute.search.bm25 import doc_sparse, query_sparse
 from vidroute.search.types import Filters
 
 log = logging.getLogger(__name__)
 
-_PAYLOAD = (
-    "segment_id",
-    "video_id",
-    "path",
-    "start",
-    "end",
-    "transcript",
-    "title",
-    "description",
-    "people",
-    "genre",
-    "date",
-    "tags",
-    "keyframe",
-)
 _NS = uuid.UUID("5b0c3f5e-8f41-4f5e-9d3f-2f6c1d7a9e10")
 
 
@@ -162,7 +147,7 @@ class QdrantStore(FusingStore):
             ids, vals = doc_sparse(row["text"])
             if ids:
                 named["bm25"] = m.SparseVector(indices=ids, values=vals)
-            payload = {k: row[k] for k in _PAYLOAD if k != "date" or row["date"]}
+            payload = {k: row[k] for k in PAYLOAD if k != "date" or row["date"]}
             payload["people_key"] = [p.casefold() for p in row["people"]]
             payload["genre_key"] = row["genre"].casefold()
             payload["mask"] = mask
@@ -200,7 +185,7 @@ class QdrantStore(FusingStore):
 
     def _candidates(self, points, *, bm25: bool) -> Candidates:
         dim = self.layout.total_dim
-        rows = [{k: (p.payload or {}).get(k, "" if k != "keyframe" else None) for k in _PAYLOAD} for p in points]
+        rows = [{k: (p.payload or {}).get(k, "" if k != "keyframe" else None) for k in PAYLOAD} for p in points]
         vecs = (
             np.asarray([p.vector["all"] for p in points], dtype=np.float32)
             if points
