@@ -127,10 +127,12 @@ def run_retrieval(
     router: Any = None,
     embedder: Any = None,
     fusion: str = "raw",
+    also_fusions: tuple[str, ...] = ("minmax", "rrf"),
     bm25: bool = False,
     log: Log = None,
 ) -> dict[str, Any]:
-    """The VAST retrieval benchmark (module doc); returns metrics per weighting and per query signal."""
+    """The VAST retrieval benchmark (module doc); returns metrics per weighting and per query signal for `fusion`,
+    and Recall@10/MRR per weighting for each of `also_fusions` under `by_fusion`."""
     from vidroute.search.base import StoreConfig
     from vidroute.search.lance_store import LanceStore
     from vidroute.search.types import Segment
@@ -191,6 +193,8 @@ def run_retrieval(
         if router is not None:
             weightings["routed"] = []
         per_signal: dict[str, dict[str, list[int | None]]] = {w: {} for w in weightings}
+        fusions = [fusion, *(f for f in also_fusions if f != fusion)]
+        other: dict[str, dict[str, list[int | None]]] = {f: {} for f in fusions[1:]}
         route_ms: list[float] = []
         routed_weights: dict[str, list[float]] = {s: [] for s in SIGNALS}
         for (text, sig, cid), qv in zip(queries, qvecs, strict=True):
@@ -203,11 +207,15 @@ def run_retrieval(
                 for s in SIGNALS:
                     routed_weights[s].append(float(r.weights.get(s, 0.0)))
             for name, w in ws.items():
-                hits = store.search(qd, w, k=10, fusion=fusion, text=text if bm25 else None)
-                ids = [h.video_id for h in hits]
-                rank = ids.index(cid) + 1 if cid in ids else None
-                weightings[name].append(rank)
-                per_signal[name].setdefault(sig, []).append(rank)
+                for f in fusions:
+                    hits = store.search(qd, w, k=10, fusion=f, text=text if bm25 else None)
+                    ids = [h.video_id for h in hits]
+                    rank = ids.index(cid) + 1 if cid in ids else None
+                    if f == fusion:
+                        weightings[name].append(rank)
+                        per_signal[name].setdefault(sig, []).append(rank)
+                    else:
+                        other[f].setdefault(name, []).append(rank)
         store.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -219,7 +227,12 @@ def run_retrieval(
         "queries_per_signal": {s: sum(1 for _, q, _ in queries if q == s) for s in signals},
         "signals": signals,
         "embedder": "all-MiniLM-L6-v2 text embeddings of captions (proxy for visual/audio embeddings)",
+        "fusion": fusion,
         "weightings": {},
+        "by_fusion": {
+            f: {name: {k: v for k, v in rank_metrics(r).items() if k in ("recall10", "mrr")} for name, r in d.items()}
+            for f, d in other.items()
+        },
     }
     for name, ranks in weightings.items():
         m = rank_metrics(ranks)
