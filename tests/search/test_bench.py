@@ -46,3 +46,17 @@ def test_vast_annotations_load(shared_dir):
     clips = load_vast(shared_dir)
     full = [c for c in clips if len(c.get("vision_cap") or []) >= 5 and len(c.get("audio_cap") or []) >= 5]
     assert len(clips) == len({c["id"] for c in clips}) >= 100 and len(full) >= 100
+
+
+def test_retrieval_benchmark_on_vast(shared_dir):
+    """The VAST retrieval run end to end (real MiniLM, LanceDB): knowing the query's signal must help."""
+    from vidroute.search.bench import run_retrieval
+
+    res = run_retrieval(data_dir=shared_dir)
+    w = res["weightings"]
+    assert res["full_clips"] >= 100 and res["queries"] >= 300
+    assert 0.3 < w["uniform"]["recall10"] < 1.0
+    assert w["oracle"]["recall10"] > w["uniform"]["recall10"]  # one-hot on the true signal beats uniform
+    assert set(res["by_fusion"]) == {"minmax", "rrf"}
+    for f in ("minmax", "rrf"):
+        assert res["by_fusion"][f]["oracle"]["recall10"] >= res["by_fusion"][f]["uniform"]["recall10"]
