@@ -64,12 +64,16 @@ def open_backend(tmp_path):
 
     def _open(kind: str, *, dim: int = DIM, configure: bool = True, path=None):
         name = f"t{next(_names)}"
+        int8 = kind == "lancedb-int8"  # the LanceDB store with its int8 first pass on, whatever the table size
+        kind = "lancedb" if int8 else kind
         uri = {
             "memory": f"memory://{name}",
             "lancedb": f"lancedb://{path or tmp_path / name}",
             "qdrant": f"qdrant://{path or tmp_path / name}",
         }[kind]
         store = open_store(uri)
+        if int8:
+            store.int8_min_rows = 1
         if configure and store.config is None:
             store.configure(StoreConfig(layout=Layout(signals=SIGNALS, dims=dict.fromkeys(SIGNALS, dim))))
         opened.append((kind, name, store))

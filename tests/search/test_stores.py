@@ -54,7 +54,7 @@ def test_round_trip_replace_and_delete(backend, open_backend, videos, fill):
     assert store.count() == 30
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "lancedb-int8"])
 def test_raw_fusion_matches_numpy_brute_force(backend, open_backend, videos, fill):
     store = open_backend(backend)
     fill(store, videos)
@@ -71,6 +71,8 @@ def test_raw_fusion_matches_numpy_brute_force(backend, open_backend, videos, fil
         # The per-signal breakdown recombines into the fused score.
         for h in hits:
             assert sum(legs[s] * h.scores[s] for s in legs) == pytest.approx(h.score, abs=1e-5)
+    if backend == "lancedb-int8":
+        assert store._exact_snapshot()[-1].approximate  # the int8 first pass did serve these searches
 
 
 def test_minmax_and_rrf_agree_across_backends(open_backend, videos, fill):
@@ -128,7 +130,7 @@ FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "lancedb-int8"])
 def test_filters(backend, open_backend, videos, fill):
     store = open_backend(backend)
     fill(store, videos)
@@ -151,7 +153,7 @@ def test_filters(backend, open_backend, videos, fill):
     }
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "lancedb-int8"])
 def test_bm25_finds_an_exact_title(backend, open_backend, videos, fill):
     store = open_backend(backend)
     fill(store, videos)
