@@ -109,7 +109,7 @@ def bench_serve_cmd(
     duration: Annotated[float, typer.Option(help="Seconds of load per endpoint.")] = 30.0,
     search_duration: Annotated[float | None, typer.Option(help="Seconds for /v1/search (default: --duration).")] = None,
     concurrency: Annotated[int, typer.Option(help="Concurrent connections for /v1/route.")] = 8,
-    search_concurrency: Annotated[int, typer.Option(help="Concurrent connections for /v1/search.")] = 4,
+    search_concurrency: Annotated[int, typer.Option(help="Concurrent connections for /v1/search.")] = 8,
     warmup: Annotated[float, typer.Option(help="Unrecorded warm-up seconds per endpoint.")] = 3.0,
     queries: Annotated[
         Path | None, typer.Option(help="Query file (.txt lines or .jsonl with `query`); default: synthetic.")

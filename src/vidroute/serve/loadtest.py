@@ -417,7 +417,7 @@ def bench_serve(
     duration_s: float = 30.0,
     search_duration_s: float | None = None,
     concurrency: int = 8,
-    search_concurrency: int = 4,
+    search_concurrency: int = 8,
     warmup_s: float = 3.0,
     queries: Path | None = None,
     n_queries: int = 20_000,
