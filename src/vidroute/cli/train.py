@@ -66,14 +66,29 @@ def train(
         ),
     ] = None,
     augment: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--augment",
             min=0,
             help="Generate N synthetic queries (seeded by --seed) and add the single-intent ones to training with "
-            "the teacher's mean label for their intent. Recipe (docs/realq.md): --augment 3000 -p augment_weight=0.3.",
+            "the teacher's mean label for their intent (docs/realq.md). Default: 0, or the recipe's N with --recipe.",
         ),
-    ] = 0,
+    ] = None,
+    augment_mix: Annotated[
+        str | None,
+        typer.Option(help="Intent mix of the --augment queries, e.g. visual=20,audio=25,transcription=30,metadata=25."),
+    ] = None,
+    augment_temperature: Annotated[
+        float | None,
+        typer.Option(help="Sharpen the --augment class-mean labels: w**(1/T), renormalised (T<1 sharper; 1 = off)."),
+    ] = None,
+    recipe: Annotated[
+        str,
+        typer.Option(
+            help="none, or realq: synthetic-query augmentation tuned for routing real queries (docs/realq.md); "
+            "explicit --augment/--augment-mix/--augment-temperature/-p augment_weight=... override its values."
+        ),
+    ] = "none",
     threads: Annotated[int, typer.Option(min=1, help="torch threads for training.")] = 2,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Export encoder students to ONNX.")] = True,
     int8: Annotated[str, typer.Option(help="int8 ONNX: auto (only if it costs no val quality), yes, no.")] = "auto",
@@ -94,6 +109,16 @@ def train(
         records = [r for r in records if dedup_key(r.query) not in drop]
         console.print(f"[dim]excluded {n_in - len(records)} of {n_in} records whose query is in {len(exclude)} file(s)")
     params = _parse_params(param)
+    from vidroute.students.augment import RECIPES
+
+    if recipe not in RECIPES:
+        raise ConfigError(f"--recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
+    rec = RECIPES[recipe]
+    augment = rec.get("augment", 0) if augment is None else augment
+    augment_mix = rec.get("mix") if augment_mix is None else augment_mix
+    augment_temperature = rec.get("temperature", 1.0) if augment_temperature is None else augment_temperature
+    if augment and "augment_weight" in rec:
+        params.setdefault("augment_weight", rec["augment_weight"])
     params.setdefault("threads", threads)
     params.setdefault("onnx", onnx)
     params.setdefault("int8", int8)
@@ -107,13 +132,22 @@ def train(
         from vidroute.students.augment import intent_prior_labels
 
         queries = read_records(augment_queries, QueryRecord)
-        params["augment"] = intent_prior_labels(queries, records, resolve_signals(records, params.get("signals")))
+        params["augment"] = intent_prior_labels(
+            queries, records, resolve_signals(records, params.get("signals")), temperature=augment_temperature
+        )
         console.print(f"[dim]augmenting with {len(params['augment'])} of {len(queries)} synthetic queries")
     if augment:
         from vidroute.students import resolve_signals
         from vidroute.students.augment import synthetic_prior_labels
 
-        generated = synthetic_prior_labels(augment, records, resolve_signals(records, params.get("signals")), seed=seed)
+        generated = synthetic_prior_labels(
+            augment,
+            records,
+            resolve_signals(records, params.get("signals")),
+            seed=seed,
+            mix=augment_mix,
+            temperature=augment_temperature,
+        )
         params["augment"] = list(params.get("augment") or []) + generated
         console.print(f"[dim]augmenting with {len(generated)} of {augment} generated queries (seed {seed})")
     with console.status(f"training {student} student on {len(records)} records ..."):
@@ -129,6 +163,9 @@ def train(
                 "excluded_files": [str(p) for p in exclude or []],
                 "augment_queries": str(augment_queries) if augment_queries else None,
                 "augment_generated": augment or None,
+                "augment_mix": augment_mix if augment else None,
+                "augment_temperature": augment_temperature if augment or augment_queries else None,
+                "recipe": recipe,
             },
             **params,
         )

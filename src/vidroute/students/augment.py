@@ -11,6 +11,7 @@ the new shapes without inventing weights the teacher never gave. Pass the result
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,12 @@ from vidroute.records import LabelRecord, QueryRecord, TeacherInfo
 from vidroute.students.data import soft_labels
 
 PRIOR_BACKEND = "prior:intent"
+# Named settings for `vidroute train --recipe`: `augment` synthetic queries, their loss weight, intent mix and label
+# temperature. "realq" was chosen on real_queries_dev.jsonl (docs/realq.md has the sweep and its caveats).
+RECIPES: dict[str, dict[str, Any]] = {
+    "none": {},
+    "realq": {"augment": 6000, "augment_weight": 0.3, "mix": None, "temperature": 1.0},
+}
 
 
 def class_means(records: Sequence[LabelRecord], signals: list[str]) -> dict[str, list[float]]:
@@ -33,15 +40,29 @@ def class_means(records: Sequence[LabelRecord], signals: list[str]) -> dict[str,
     return out
 
 
+def sharpen(weights: Sequence[float], temperature: float) -> list[float]:
+    """``w ** (1 / T)`` renormalised: T < 1 sharpens towards the dominant signal, T = 1 leaves `weights` as is."""
+    if not temperature > 0:
+        raise ConfigError(f"augment temperature must be > 0, got {temperature}")
+    w = np.asarray(weights, dtype=float) ** (1.0 / temperature)
+    return (w / w.sum()).tolist()
+
+
 def intent_prior_labels(
     queries: Sequence[QueryRecord],
     reference: Sequence[LabelRecord],
     signals: list[str],
+    *,
+    temperature: float = 1.0,
 ) -> list[LabelRecord]:
-    """LabelRecords for queries whose `intent` names a signal (others, e.g. "mixed", are skipped)."""
+    """LabelRecords for queries whose `intent` names a signal (others, e.g. "mixed", are skipped).
+
+    `temperature` < 1 sharpens each class-mean label (`sharpen`); 1 keeps the teacher's mean as it is.
+    """
     means = class_means(reference, signals)
     if not means:
         raise ConfigError("the reference labels are empty; cannot derive intent priors")
+    means = {k: sharpen(v, temperature) for k, v in means.items()}
     info = TeacherInfo(backend=PRIOR_BACKEND, model_id="class-mean-of-teacher-labels", mode="imported")
     out = []
     for q in queries:
@@ -69,6 +90,7 @@ def synthetic_prior_labels(
     *,
     seed: int = 0,
     mix: str | dict[str, float] | None = None,
+    temperature: float = 1.0,
 ) -> list[LabelRecord]:
     """Generate `n` synthetic queries (seeded, template generator, no embedding dedup) and label the single-intent
     ones with `intent_prior_labels`; "mixed" queries (20% of the default mix) are skipped. See docs/realq.md."""
@@ -77,4 +99,4 @@ def synthetic_prior_labels(
     if n < 1:
         raise ConfigError(f"augment count must be at least 1, got {n}")
     queries, _ = generate_queries(n, mix=mix, seed=seed, embed_dedup=False)
-    return intent_prior_labels(queries, reference, signals)
+    return intent_prior_labels(queries, reference, signals, temperature=temperature)

@@ -1,0 +1,65 @@
+"""Augmentation options for real-query routing: label sharpening, intent mix and the `--recipe` of `vidroute train`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidroute.errors import ConfigError
+from vidroute.students.augment import RECIPES, class_means, sharpen, synthetic_prior_labels
+
+SIGNALS = ["visual", "audio", "transcription", "metadata"]
+
+
+def test_sharpen_keeps_the_argmax_and_concentrates_mass() -> None:
+    w = [0.2, 0.5, 0.1, 0.2]
+    assert sharpen(w, 1.0) == pytest.approx(w)
+    sharp = sharpen(w, 0.5)
+    assert sum(sharp) == pytest.approx(1.0) and int(np.argmax(sharp)) == 1
+    assert sharp[1] > w[1] and sharp[2] < w[2]
+    assert sharpen(w, 2.0)[1] < w[1]  # T > 1 flattens
+    with pytest.raises(ConfigError, match="temperature"):
+        sharpen(w, 0.0)
+
+
+def test_synthetic_labels_follow_mix_and_temperature(toy) -> None:
+    means = class_means(toy, SIGNALS)
+    recs = synthetic_prior_labels(80, toy, SIGNALS, seed=1, mix="audio=1,transcription=1", temperature=0.5)
+    assert {r.intent for r in recs} == {"audio", "transcription"} and len(recs) == 80  # no "mixed" share to skip
+    for r in recs:
+        assert list(r.weights.values()) == pytest.approx(sharpen(means[r.intent], 0.5))
+        assert max(r.weights.values()) > max(means[r.intent])
+
+
+def test_recipes_name_valid_settings() -> None:
+    assert RECIPES["none"] == {}
+    realq = RECIPES["realq"]
+    assert realq["augment"] > 0 and 0 < realq["augment_weight"] <= 1 and realq["temperature"] > 0
+
+
+def test_cli_recipe_sets_augmentation_and_flags_override(tmp_path: Path, toy) -> None:
+    from typer.testing import CliRunner
+
+    from vidroute.cli import app
+    from vidroute.records import write_jsonl
+
+    labels = tmp_path / "labels.jsonl"
+    write_jsonl(labels, toy)
+    base = ["train", "--data", str(labels), "--student", "static", "-p", "static_init=input", "-p", "max_epochs=5"]
+    # --augment overrides the recipe's N (kept small so the test stays fast); the recipe supplies the weight.
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "m"), "--recipe", "realq", "--augment", "50"])
+    assert res.exit_code == 0, res.output
+    card = json.loads(res.stdout)
+    assert card["params"]["augment_weight"] == RECIPES["realq"]["augment_weight"]
+    assert card["data"]["source"]["recipe"] == "realq" and card["data"]["source"]["augment_generated"] == 50
+    assert 0 < card["data"]["n_augment"] <= 50
+    res = CliRunner().invoke(
+        app, [*base, "--out", str(tmp_path / "m2"), "--recipe", "realq", "--augment", "50", "-p", "augment_weight=1.0"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["params"]["augment_weight"] == 1.0
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "m3"), "--recipe", "nope"])
+    assert bad.exit_code != 0 and "--recipe" in str(bad.exception)
