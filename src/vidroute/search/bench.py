@@ -38,7 +38,7 @@ from vidroute.errors import ConfigError
 from vidroute.search.fusion import Layout
 
 SIGNALS = ["visual", "audio", "transcription", "metadata"]
-LANCE_DEFAULT_NPROBES = 64
+LANCE_DEFAULT_NPROBES = 32
 RETRIEVAL_FILES = ("vast120_vast_test120.json", "mix120_mix120.json")
 Log = Callable[[str], None] | None
 
@@ -510,7 +510,7 @@ def run_scale(
         "load_avg_start": os.getloadavg(),
     }
     if n <= store.exact_limit:
-        result["exact"] = measure("exact (in-memory numpy)")
+        result["exact"] = measure("exact (in-memory int8 first pass + float32 rescoring)")
     s = time.perf_counter()
     store.create_vector_index()
     result["index"] = {
@@ -518,6 +518,7 @@ def run_scale(
         "per_signal": True,
         "partitions": parts,
         "candidates": candidates,
+        "ann_candidates": store.ann_candidates,
         "build_seconds": time.perf_counter() - s,
     }
     if log:

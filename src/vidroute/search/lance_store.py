@@ -78,6 +78,8 @@ class LanceStore(FusingStore):
             and faster to scan, but measured too lossy: recall@100 0.89 with every partition probed), "IVF_FLAT".
         num_partitions: IVF partitions per index (default ~sqrt(rows)).
         nprobes, refine_factor: search-time recall/latency knobs once indexes exist.
+        ann_candidates: each signal's index returns at least this many candidates for exact rescoring (at 1M rows,
+            recall@10 against exact fusion is bound by this, not by nprobes: 0.95 at 100, 0.967 at 200).
     """
 
     backend = "lancedb"
@@ -92,7 +94,8 @@ class LanceStore(FusingStore):
         int8_min_rows: int | None = 20_000,
         index_type: str = "IVF_SQ",
         num_partitions: int | None = None,
-        nprobes: int = 64,
+        nprobes: int = 32,
+        ann_candidates: int = 200,
         refine_factor: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -114,6 +117,7 @@ class LanceStore(FusingStore):
         self.index_type = index_type
         self.num_partitions = num_partitions
         self.nprobes = nprobes
+        self.ann_candidates = ann_candidates
         self.refine_factor = refine_factor
         self._lock = threading.RLock()
         self._db = None
@@ -383,6 +387,7 @@ class LanceStore(FusingStore):
         Measured at 1M rows: reading the payload columns of ~400 candidates costs 66 ms against 17 ms for their
         `all` vectors alone (each column is a separate random read per row), and the legs' hits overlap.
         """
+        k = max(k, self.ann_candidates)
         id_lists = list(_pool().map(lambda a: self._ann_row_ids(a[0], k, filters, a[1]), legs))
         row_ids = list(dict.fromkeys(i for ids in id_lists for i in ids))
         if not row_ids:
