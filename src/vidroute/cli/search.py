@@ -120,7 +120,7 @@ def bench_search(
         str | None, typer.Option(help="Scale sizes, comma-separated (default 100000,1000000; 20000 with --quick).")
     ] = None,
     nprobes: Annotated[
-        str | None, typer.Option(help="IVF partitions probed per signal, comma-separated sweep (default 32,64,128).")
+        str | None, typer.Option(help="IVF partitions probed per signal, comma-separated sweep (default 16,32,64).")
     ] = None,
     queries: Annotated[int, typer.Option(min=10, help="Scale-benchmark queries per size.")] = 200,
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes and fewer queries (a smoke run).")] = False,

@@ -38,7 +38,7 @@ from vidroute.errors import ConfigError
 from vidroute.search.fusion import Layout
 
 SIGNALS = ["visual", "audio", "transcription", "metadata"]
-LANCE_DEFAULT_NPROBES = 32
+LANCE_DEFAULT_NPROBES = 16
 RETRIEVAL_FILES = ("vast120_vast_test120.json", "mix120_mix120.json")
 Log = Callable[[str], None] | None
 
@@ -417,7 +417,7 @@ def run_scale(
     parts = num_partitions or max(16, int(math.sqrt(n)))
     store = LanceStore(path, index_threshold=n + 1, index_type=index_type, num_partitions=parts, candidates=candidates)
     default_nprobes = store.nprobes
-    sweep = sorted(set(nprobes or [32, default_nprobes, 128]))
+    sweep = sorted(set(nprobes or [default_nprobes, 32, 64]))
     store.configure(StoreConfig(layout=corpus.layout))
 
     # Queries and their weights first, so the exact top 10 is computed while the data streams past once.

@@ -94,7 +94,7 @@ class LanceStore(FusingStore):
         int8_min_rows: int | None = 20_000,
         index_type: str = "IVF_SQ",
         num_partitions: int | None = None,
-        nprobes: int = 32,
+        nprobes: int = 16,
         ann_candidates: int = 200,
         refine_factor: int | None = None,
         **kwargs: Any,
