@@ -95,6 +95,33 @@ def _optimise(src: Path, hidden: int, heads: int) -> bool:
         return False
 
 
+def export_text_graph(
+    module, ids: np.ndarray, mask: np.ndarray, path: Path, *, output: str, opset: int, name: str
+) -> None:
+    """Trace `module(input_ids, attention_mask)` to ONNX at `path` with dynamic batch and sequence axes."""
+    torch = require("torch", "train")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer warns about Python-side shape checks in transformers; callers check parity afterwards.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (torch.from_numpy(ids), torch.from_numpy(mask)),
+                str(path),
+                input_names=["input_ids", "attention_mask"],
+                output_names=[output],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    output: {0: "batch"},
+                },
+                opset_version=opset,
+                dynamo=False,  # the TorchScript exporter gives a graph onnxruntime's BERT fusions recognise
+            )
+    except Exception as exc:
+        raise ModelError(f"ONNX export of {name} failed: {exc}") from exc
+
+
 def export_onnx(
     model_dir: str | Path,
     *,
@@ -131,26 +158,7 @@ def export_onnx(
     onnx_path = model_dir / ONNX_FILE
     ids, mask = tokenizer(_PARITY_TEXTS[:2])
     t0 = time.perf_counter()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The tracer warns about Python-side shape checks in transformers; the parity check below is the proof.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper,
-                (torch.from_numpy(ids), torch.from_numpy(mask)),
-                str(onnx_path),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["weights"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    "weights": {0: "batch"},
-                },
-                opset_version=opset,
-                dynamo=False,  # the TorchScript exporter gives a graph onnxruntime's BERT fusions recognise
-            )
-    except Exception as exc:
-        raise ModelError(f"ONNX export of {model_dir} failed: {exc}") from exc
+    export_text_graph(wrapper, ids, mask, onnx_path, output="weights", opset=opset, name=str(model_dir))
     cfg = student.bert.config
     fused = _optimise(onnx_path, int(cfg.hidden_size), int(cfg.num_attention_heads)) if optimize else False
     _write_metadata(onnx_path, card, max_length)

@@ -16,7 +16,6 @@ import os
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -121,7 +120,7 @@ def _export(model_dir: Path, dest: Path, tokenizer) -> None:
     torch = require("torch", "search")
     require("onnx", "search")
     from vidroute.students.encoder import file_sha256, make_encoder
-    from vidroute.students.onnx_export import _optimise, ort_session, run_session
+    from vidroute.students.onnx_export import _optimise, export_text_graph, ort_session, run_session
 
     encoder = make_encoder(model_dir)
     encoder.eval()
@@ -130,25 +129,7 @@ def _export(model_dir: Path, dest: Path, tokenizer) -> None:
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".export-") as tmp:
         tmp_path = Path(tmp) / ONNX_NAME
         ids, mask = tokenizer(_PARITY_TEXTS[1:3])
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tracer shape warnings; the parity check below is the proof
-                torch.onnx.export(
-                    encoder,
-                    (torch.from_numpy(ids), torch.from_numpy(mask)),
-                    str(tmp_path),
-                    input_names=["input_ids", "attention_mask"],
-                    output_names=["embedding"],
-                    dynamic_axes={
-                        "input_ids": {0: "batch", 1: "sequence"},
-                        "attention_mask": {0: "batch", 1: "sequence"},
-                        "embedding": {0: "batch"},
-                    },
-                    opset_version=OPSET,
-                    dynamo=False,  # the TorchScript exporter gives a graph onnxruntime's BERT fusions recognise
-                )
-        except Exception as exc:
-            raise ModelError(f"ONNX export of {model_dir} failed: {exc}") from exc
+        export_text_graph(encoder, ids, mask, tmp_path, output="embedding", opset=OPSET, name=str(model_dir))
         cfg = encoder.bert.config
         _optimise(tmp_path, int(cfg.hidden_size), int(cfg.num_attention_heads))
 
