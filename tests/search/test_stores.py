@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -271,3 +273,29 @@ def test_lance_indexed_search_rescores_the_candidate_union(open_backend, segment
     # Filters still hold on the indexed path.
     hits = store.search(_query(12), None, k=10, filters=Filters(genre="music"))
     assert hits and all(h.video_id in {v[0].video_id for v in many if v[0].genre == "Music"} for h in hits)
+
+
+def test_lance_int8_copy_is_built_in_the_background_for_large_tables(open_backend, videos, fill, monkeypatch):
+    """Past the background threshold a table change serves float32 at once and switches to int8 when it is built;
+    `warm()` builds both before returning."""
+    import vidroute.search.lance_store as ls
+
+    monkeypatch.setattr(ls, "_INT8_BACKGROUND_ROWS", 1)
+    store = open_backend("lancedb-int8")
+    fill(store, videos)
+    store.warm()
+    assert store._exact_snapshot()[-1].approximate
+    layout = store.layout
+    segs, packed = _packed(videos, layout)
+    qv = _query(3)
+    _q, _eff, legs = store.plan(qv, WEIGHTS[0], text=None)
+    idx, _scores = brute_force(layout, packed, normalise_query(layout, qv), legs, 10)
+    assert [h.segment_id for h in store.search(qv, WEIGHTS[0], k=10)] == [segs[j].segment_id for j in idx]
+    # A write: the next search sees the new rows through a float32 scan, then the int8 copy arrives.
+    store.delete_video(videos[0][0].video_id)
+    hits = store.search(qv, WEIGHTS[0], k=10)
+    assert all(h.video_id != videos[0][0].video_id for h in hits)
+    deadline = time.monotonic() + 30
+    while not store._exact_snapshot()[-1].approximate and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store._exact_snapshot()[-1].approximate

@@ -219,6 +219,9 @@ class FusingStore(ABC):
         """True when vector legs go through per-signal ANN indexes (the candidate union may miss exact hits)."""
         return False
 
+    def warm(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Build in-memory search structures now rather than on the first query (servers call it at start-up)."""
+
     def optimize(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Bring indexes up to date after bulk writes (no-op where the backend does it itself)."""
 

@@ -509,6 +509,7 @@ def run_scale(
         "routing": texts is not None,
         "load_avg_start": os.getloadavg(),
     }
+    store.warm()
     if n <= store.exact_limit:
         result["exact"] = measure("exact (in-memory int8 first pass + float32 rescoring)")
     s = time.perf_counter()

@@ -34,6 +34,7 @@ from vidroute.search.types import Filters
 log = logging.getLogger(__name__)
 
 _COLUMNS = list(PAYLOAD)
+_INT8_BACKGROUND_ROWS = 50_000  # from here the int8 copy is built in the background after each table change
 
 
 def sql_str(value: str) -> str:
@@ -460,7 +461,7 @@ class LanceStore(FusingStore):
         ids, mat, payload, masks, _scan = self._exact_snapshot()
         return ids, mat, payload, masks
 
-    def _exact_snapshot(self) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray, Any]:
+    def _exact_snapshot(self, *, background: bool = True) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray, Any]:
         """`_exact_matrix` plus the scan that scores it: int8 from `int8_min_rows` rows, else float32."""
         with self._lock:
             version = self._state()[0]
@@ -471,15 +472,32 @@ class LanceStore(FusingStore):
                 ids = np.asarray(data.column("segment_id").to_pylist(), dtype=object)
                 mat = np.asarray(vecs, dtype=np.float32).reshape(-1, dim)
                 masks = np.asarray(data.column("mask").to_numpy(), dtype=np.int64)
-                scan: Any = F32Scan(mat)
-                if self.int8_min_rows is not None and len(mat) >= self.int8_min_rows:
-                    try:
-                        scan = Int8Scan(mat)
-                    except Exception as exc:  # onnxruntime missing or failing: the float32 scan is still exact
-                        log.warning("int8 scan unavailable (%s); scanning float32", exc)
-                self._exact = (version, ids, mat, data.select(_COLUMNS), masks, scan)
+                self._exact = (version, ids, mat, data.select(_COLUMNS), masks, F32Scan(mat))
                 self._positions = (version, data.column("_rowid").to_numpy())
+                if self.int8_min_rows is not None and len(mat) >= self.int8_min_rows:
+                    if len(mat) < _INT8_BACKGROUND_ROWS or not background:
+                        self._swap_in_int8(version, mat)
+                    else:  # ~2 s at 100k rows: searches run exact in float32 meanwhile, then switch
+                        threading.Thread(
+                            target=self._swap_in_int8, args=(version, mat), name="vidroute-int8", daemon=True
+                        ).start()
             return self._exact[1:]
+
+    def warm(self) -> None:
+        """Load the exact-scan snapshot and its int8 copy now (no-op beyond `exact_limit` rows or when empty)."""
+        if self._table is None or self.approximate or not 0 < self._state()[1] <= self.exact_limit:
+            return
+        self._exact_snapshot(background=False)  # an existing snapshot's int8 copy may still be on its way
+
+    def _swap_in_int8(self, version: int, mat: np.ndarray) -> None:
+        try:
+            scan = Int8Scan(mat)
+        except Exception as exc:  # onnxruntime missing or failing: the float32 scan is still exact
+            log.warning("int8 scan unavailable (%s); scanning float32", exc)
+            return
+        with self._lock:
+            if self._exact is not None and self._exact[0] == version:  # not replaced by a newer version meanwhile
+                self._exact = (*self._exact[:5], scan)
 
     def _exact_positions(self) -> dict[int, int]:
         """Row id → position in the exact snapshot (built on first use: only BM25 hits need it)."""
