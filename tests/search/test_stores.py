@@ -299,3 +299,31 @@ def test_lance_int8_copy_is_built_in_the_background_for_large_tables(open_backen
     while not store._exact_snapshot()[-1].approximate and time.monotonic() < deadline:
         time.sleep(0.05)
     assert store._exact_snapshot()[-1].approximate
+
+
+def test_lance_in_memory_bm25_ranks_like_lancedb_full_text_index(open_backend, videos, fill):
+    """The in-memory BM25 that serves tables held in memory analyses text like LanceDB's FTS (stemming, stop words,
+    folding): same matches and near-identical scores for the same queries."""
+    store = open_backend("lancedb")
+    fill(store, videos)
+    extra = [
+        s.model_copy(update={"title": title, "transcript": said})
+        for s, title, said in zip(
+            videos[7][:3],
+            ["Dogs Barking at Night", "Café Society", "The Barking Dog"],
+            ["the dog barked and barked", "we met at the café on Friday", "a dog barks while children are playing"],
+            strict=True,
+        )
+    ]
+    store.upsert_video(videos[7][0].video_id, extra + list(videos[7][3:]))
+    store.warm()
+    assert store._bm25 is not None and store._bm25[0] == store._exact[0]
+    built = store._bm25
+    for query in ("barking dogs", "dog barked", "cafe friday", "children playing", "the and of"):
+        store._bm25 = built
+        memory = store._memory_text_leg(query, 10, None)
+        store._bm25 = None  # LanceDB's own full-text index answers while no in-memory index is current
+        lance = store._text_leg(query, 10, None)
+        assert memory is not None and (len(memory.rows) > 0) == (query != "the and of"), query
+        assert [r["segment_id"] for r in memory.rows] == [r["segment_id"] for r in lance.rows], query
+        assert memory.bm25 == pytest.approx(lance.bm25, rel=0.05), query

@@ -28,6 +28,7 @@ import numpy as np
 
 from vidroute.errors import StoreError, require
 from vidroute.search.base import CONFIG_NAME, PAYLOAD, Candidates, FusingStore, StoreConfig, _pool, date_bounds
+from vidroute.search.bm25 import SparseBM25
 from vidroute.search.scan import F32Scan, Int8Scan, ScanBatcher, candidate_count
 from vidroute.search.types import Filters
 
@@ -111,6 +112,7 @@ class LanceStore(FusingStore):
         self.int8_min_rows = int8_min_rows
         self._batcher = ScanBatcher()
         self._positions: tuple[int, Any] = (-1, {})  # row id → snapshot position, for BM25 hits
+        self._bm25: tuple[int, SparseBM25] | None = None  # in-memory BM25 of the exact snapshot's version
         # (checked at, version, rows, has vector indexes): each LanceDB call is a round trip through its event-loop
         # thread, so a search reads this at most once a second (writes here reset it; other processes' writes
         # show within read_consistency_interval anyway).
@@ -466,7 +468,8 @@ class LanceStore(FusingStore):
         with self._lock:
             version = self._state()[0]
             if self._exact is None or self._exact[0] != version:
-                data = self._table.search().with_row_id(True).select([*_COLUMNS, "mask", "all"]).limit(None).to_arrow()
+                columns = [*_COLUMNS, "text", "mask", "all"]
+                data = self._table.search().with_row_id(True).select(columns).limit(None).to_arrow()
                 dim = self.layout.total_dim
                 vecs = data.column("all").combine_chunks().values.to_numpy(zero_copy_only=False)
                 ids = np.asarray(data.column("segment_id").to_pylist(), dtype=object)
@@ -474,13 +477,13 @@ class LanceStore(FusingStore):
                 masks = np.asarray(data.column("mask").to_numpy(), dtype=np.int64)
                 self._exact = (version, ids, mat, data.select(_COLUMNS), masks, F32Scan(mat))
                 self._positions = (version, data.column("_rowid").to_numpy())
-                if self.int8_min_rows is not None and len(mat) >= self.int8_min_rows:
-                    if len(mat) < _INT8_BACKGROUND_ROWS or not background:
-                        self._swap_in_int8(version, mat)
-                    else:  # ~2 s at 100k rows: searches run exact in float32 meanwhile, then switch
-                        threading.Thread(
-                            target=self._swap_in_int8, args=(version, mat), name="vidroute-int8", daemon=True
-                        ).start()
+                texts = data.column("text").to_pylist()
+                if len(mat) < _INT8_BACKGROUND_ROWS or not background:
+                    self._build_memory_indexes(version, mat, texts)
+                else:  # ~4 s at 100k rows: searches run on float32 and LanceDB's BM25 meanwhile, then switch
+                    threading.Thread(
+                        target=self._build_memory_indexes, args=(version, mat, texts), name="vidroute-mem", daemon=True
+                    ).start()
             return self._exact[1:]
 
     def warm(self) -> None:
@@ -489,15 +492,25 @@ class LanceStore(FusingStore):
             return
         self._exact_snapshot(background=False)  # an existing snapshot's int8 copy may still be on its way
 
-    def _swap_in_int8(self, version: int, mat: np.ndarray) -> None:
+    def _build_memory_indexes(self, version: int, mat: np.ndarray, texts: list[str]) -> None:
+        """The int8 copy (from `int8_min_rows`) and the in-memory BM25 of a snapshot, swapped in if still current."""
+        if self.int8_min_rows is not None and len(mat) >= self.int8_min_rows:
+            try:
+                scan = Int8Scan(mat)
+            except Exception as exc:  # onnxruntime missing or failing: the float32 scan is still exact
+                log.warning("int8 scan unavailable (%s); scanning float32", exc)
+            else:
+                with self._lock:
+                    if self._exact is not None and self._exact[0] == version:  # not replaced by a newer version
+                        self._exact = (*self._exact[:5], scan)
         try:
-            scan = Int8Scan(mat)
-        except Exception as exc:  # onnxruntime missing or failing: the float32 scan is still exact
-            log.warning("int8 scan unavailable (%s); scanning float32", exc)
+            bm25 = SparseBM25(texts)
+        except Exception as exc:  # snowballstemmer/scipy missing: LanceDB's full-text index still answers
+            log.warning("in-memory BM25 unavailable (%s); using LanceDB's full-text index", exc)
             return
         with self._lock:
-            if self._exact is not None and self._exact[0] == version:  # not replaced by a newer version meanwhile
-                self._exact = (*self._exact[:5], scan)
+            if self._exact is not None and self._exact[0] == version:
+                self._bm25 = (version, bm25)
 
     def _exact_positions(self) -> dict[int, int]:
         """Row id → position in the exact snapshot (built on first use: only BM25 hits need it)."""
@@ -546,6 +559,10 @@ class LanceStore(FusingStore):
         dim = self.layout.total_dim
         if self._table is None or not text.strip():
             return Candidates([], np.zeros((0, dim), dtype=np.float32), np.zeros(0))
+        if not self.approximate and self._state()[1] <= self.exact_limit:
+            memory = self._memory_text_leg(text, k, filters)
+            if memory is not None:
+                return memory
         # Double quotes would make a phrase query (needs positions in the index); words are matched as a bag.
         text = text.replace('"', " ")
         q = self._table.search(text, query_type="fts", fts_columns="text").limit(k).with_row_id(True)
@@ -582,6 +599,23 @@ class LanceStore(FusingStore):
         sids = taken.column("segment_id").to_pylist()
         rows = [{"segment_id": sids[j], "_rowid": row_ids[i]} for i, j in zip(keep, at, strict=True)]
         return Candidates(rows, vectors, scores[keep])
+
+    def _memory_text_leg(self, text: str, k: int, filters: Filters | None) -> Candidates | None:
+        """BM25 from the in-memory index of the current snapshot, or None while it is not built."""
+        with self._lock:
+            ids, mat, payload, _masks, _scan = self._exact_snapshot()
+            version = self._exact[0]
+            if self._bm25 is None or self._bm25[0] != version:
+                return None
+            bm25 = self._bm25[1]
+        allowed = None
+        where = where_sql(filters)
+        if where:
+            rows = self._table.search().where(where).select(["segment_id"]).limit(None).to_arrow()
+            allowed = np.isin(ids, np.asarray(rows.column("segment_id").to_pylist(), dtype=object))
+        pos, scores = bm25.top(text, k, allowed=allowed)
+        hits = [{"segment_id": ids[i], "_pos": int(i), "_payload": payload} for i in pos]
+        return Candidates(hits, mat[pos], scores.astype(np.float64))
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {
