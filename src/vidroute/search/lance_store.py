@@ -492,24 +492,30 @@ class LanceStore(FusingStore):
             return
         self._exact_snapshot(background=False)  # an existing snapshot's int8 copy may still be on its way
 
+    def _current(self, version: int) -> bool:
+        return self._table is not None and self._exact is not None and self._exact[0] == version
+
     def _build_memory_indexes(self, version: int, mat: np.ndarray, texts: list[str]) -> None:
-        """The int8 copy (from `int8_min_rows`) and the in-memory BM25 of a snapshot, swapped in if still current."""
-        if self.int8_min_rows is not None and len(mat) >= self.int8_min_rows:
+        """The int8 copy (from `int8_min_rows`) and the in-memory BM25 of a snapshot, swapped in if still current
+        (a closed store or a newer snapshot stops the work)."""
+        if self.int8_min_rows is not None and len(mat) >= self.int8_min_rows and self._current(version):
             try:
                 scan = Int8Scan(mat)
             except Exception as exc:  # onnxruntime missing or failing: the float32 scan is still exact
                 log.warning("int8 scan unavailable (%s); scanning float32", exc)
             else:
                 with self._lock:
-                    if self._exact is not None and self._exact[0] == version:  # not replaced by a newer version
+                    if self._current(version):  # not replaced by a newer version or closed meanwhile
                         self._exact = (*self._exact[:5], scan)
+        if not self._current(version):
+            return
         try:
             bm25 = SparseBM25(texts)
         except Exception as exc:  # snowballstemmer/scipy missing: LanceDB's full-text index still answers
             log.warning("in-memory BM25 unavailable (%s); using LanceDB's full-text index", exc)
             return
         with self._lock:
-            if self._exact is not None and self._exact[0] == version:
+            if self._current(version):
                 self._bm25 = (version, bm25)
 
     def _exact_positions(self) -> dict[int, int]:
@@ -642,6 +648,7 @@ class LanceStore(FusingStore):
         return out
 
     def close(self) -> None:
+        self._exact = self._bm25 = None  # frees the in-memory copies and stops a background build
         self._table = None
         self._db = None
 

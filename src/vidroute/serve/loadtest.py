@@ -599,6 +599,8 @@ def _probe_store(path: Path) -> None:
     from vidroute.search.stores import open_store
 
     store = open_store(str(path))
+    if hasattr(store, "exact_limit"):
+        store.exact_limit = 0  # probe through the indexes: loading the in-memory scan here would cost the client CPU
     try:
         rng = np.random.default_rng(0)
         layout = store.layout
