@@ -38,6 +38,17 @@ _COLUMNS = list(PAYLOAD)
 _INT8_BACKGROUND_ROWS = 50_000  # from here the int8 copy is built in the background after each table change
 
 
+def _vectors(table, dim: int) -> np.ndarray:
+    """The `all` column of an Arrow result as a float32 (rows, dim) matrix."""
+    values = table.column("all").combine_chunks().values.to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=np.float32).reshape(-1, dim)
+
+
+def _snapshot_rows(ids: np.ndarray, payload: Any, positions: Any) -> list[dict[str, Any]]:
+    """Lazy hits at `positions` of the in-memory snapshot: the payload is read for the final hits only."""
+    return [{"segment_id": ids[i], "_pos": int(i), "_payload": payload} for i in positions]
+
+
 def sql_str(value: str) -> str:
     """A SQL string literal (single quotes doubled)."""
     return "'" + str(value).replace("'", "''") + "'"
@@ -334,6 +345,10 @@ class LanceStore(FusingStore):
         _version, rows, indexed = self._state()
         return indexed and rows > self.exact_limit
 
+    def _in_memory(self) -> bool:
+        """True when searches of this table scan the in-memory snapshot (no indexes in use, ≤ `exact_limit` rows)."""
+        return not self.approximate and self._state()[1] <= self.exact_limit
+
     def has_vector_index(self) -> bool:
         """True once every signal column has its vector index."""
         if self._table is None or not self.signals:
@@ -345,8 +360,7 @@ class LanceStore(FusingStore):
         dim = self.layout.total_dim
         if result.num_rows == 0:
             return Candidates([], np.zeros((0, dim), dtype=np.float32), np.zeros(0) if bm25 else None)
-        vec = result.column("all").combine_chunks()
-        vectors = np.asarray(vec.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
+        vectors = _vectors(result, dim)
         rows = result.select(_COLUMNS).to_pylist()
         scores = np.asarray(result.column("_score").to_numpy(), dtype=np.float64) if bm25 else None
         return Candidates(rows, vectors, scores)
@@ -399,10 +413,7 @@ class LanceStore(FusingStore):
             result = self._table.take_row_ids(row_ids).with_row_id().select(["segment_id", "all"]).to_arrow()
         except Exception as exc:
             raise StoreError(f"LanceDB could not read {len(row_ids)} candidate rows in {self.path}: {exc}") from exc
-        dim = self.layout.total_dim
-        vectors = np.asarray(
-            result.column("all").combine_chunks().values.to_numpy(zero_copy_only=False), dtype=np.float32
-        ).reshape(-1, dim)
+        vectors = _vectors(result, self.layout.total_dim)
         rows = [
             {"segment_id": sid, "_rowid": rid}
             for sid, rid in zip(
@@ -457,23 +468,16 @@ class LanceStore(FusingStore):
                 out.append(r)
         return out
 
-    def _exact_matrix(self) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray]:
-        """(segment ids, `all` vectors, payload as an Arrow table, signal masks) of the current table version, cached
-        in memory."""
-        ids, mat, payload, masks, _scan = self._exact_snapshot()
-        return ids, mat, payload, masks
-
     def _exact_snapshot(self, *, background: bool = True) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray, Any]:
-        """`_exact_matrix` plus the scan that scores it: int8 from `int8_min_rows` rows, else float32."""
+        """(segment ids, `all` vectors, payload as an Arrow table, signal masks, the scan that scores them) of the
+        current table version, cached in memory; the scan is int8 from `int8_min_rows` rows, else float32."""
         with self._lock:
             version = self._state()[0]
             if self._exact is None or self._exact[0] != version:
                 columns = [*_COLUMNS, "text", "mask", "all"]
                 data = self._table.search().with_row_id(True).select(columns).limit(None).to_arrow()
-                dim = self.layout.total_dim
-                vecs = data.column("all").combine_chunks().values.to_numpy(zero_copy_only=False)
                 ids = np.asarray(data.column("segment_id").to_pylist(), dtype=object)
-                mat = np.asarray(vecs, dtype=np.float32).reshape(-1, dim)
+                mat = _vectors(data, self.layout.total_dim)
                 masks = np.asarray(data.column("mask").to_numpy(), dtype=np.int64)
                 self._exact = (version, ids, mat, data.select(_COLUMNS), masks, F32Scan(mat))
                 self._positions = (version, data.column("_rowid").to_numpy())
@@ -536,10 +540,8 @@ class LanceStore(FusingStore):
         keep = None
         if signal is not None:
             keep = (masks & (1 << self.signals.index(signal))) != 0
-        where = where_sql(filters)
-        if where:
-            allowed = self._table.search().where(where).select(["segment_id"]).limit(None).to_arrow()
-            ok = np.isin(ids, np.asarray(allowed.column("segment_id").to_pylist(), dtype=object))
+        ok = self._allowed(ids, filters)
+        if ok is not None:
             keep = ok if keep is None else keep & ok
         n_ok = len(ids)
         if keep is not None:
@@ -556,8 +558,7 @@ class LanceStore(FusingStore):
         else:
             top = np.argpartition(-scores, k - 1)[:k]
             top = top[np.argsort(-scores[top], kind="stable")]
-        rows = [{"segment_id": ids[i], "_pos": int(i), "_payload": payload} for i in top]
-        return Candidates(rows, mat[top])
+        return Candidates(_snapshot_rows(ids, payload, top), mat[top])
 
     def _text_leg(self, text: str, k: int, filters: Filters | None) -> Candidates:
         """BM25 top k by row id and score; vectors from the exact scan's in-memory matrix when it serves this table
@@ -565,7 +566,7 @@ class LanceStore(FusingStore):
         dim = self.layout.total_dim
         if self._table is None or not text.strip():
             return Candidates([], np.zeros((0, dim), dtype=np.float32), np.zeros(0))
-        if not self.approximate and self._state()[1] <= self.exact_limit:
+        if self._in_memory():
             memory = self._memory_text_leg(text, k, filters)
             if memory is not None:
                 return memory
@@ -584,14 +585,13 @@ class LanceStore(FusingStore):
         scores = np.asarray(result.column("_score").to_numpy(), dtype=np.float64)
         if not row_ids:
             return Candidates([], np.zeros((0, dim), dtype=np.float32), np.zeros(0))
-        if not self.approximate and self._state()[1] <= self.exact_limit:
+        if self._in_memory():
             with self._lock:  # the snapshot and its row id map must be of the same table version
-                ids, mat, payload, _masks = self._exact_matrix()
+                ids, mat, payload, _masks, _scan = self._exact_snapshot()
                 pos_of = self._exact_positions()
             pos = [pos_of.get(r) for r in row_ids]
             if None not in pos:  # else the table changed since the snapshot: read the rows instead
-                rows = [{"segment_id": ids[i], "_pos": i, "_payload": payload} for i in pos]
-                return Candidates(rows, mat[pos], scores)
+                return Candidates(_snapshot_rows(ids, payload, pos), mat[pos], scores)
         try:
             taken = self._table.take_row_ids(row_ids).with_row_id().select(["segment_id", "all"]).to_arrow()
         except Exception as exc:
@@ -599,9 +599,7 @@ class LanceStore(FusingStore):
         order = {r: j for j, r in enumerate(taken.column("_rowid").to_pylist())}
         keep = [i for i, r in enumerate(row_ids) if r in order]
         at = [order[row_ids[i]] for i in keep]
-        vectors = np.asarray(
-            taken.column("all").combine_chunks().values.to_numpy(zero_copy_only=False), dtype=np.float32
-        ).reshape(-1, dim)[at]
+        vectors = _vectors(taken, dim)[at]
         sids = taken.column("segment_id").to_pylist()
         rows = [{"segment_id": sids[j], "_rowid": row_ids[i]} for i, j in zip(keep, at, strict=True)]
         return Candidates(rows, vectors, scores[keep])
@@ -614,14 +612,16 @@ class LanceStore(FusingStore):
             if self._bm25 is None or self._bm25[0] != version:
                 return None
             bm25 = self._bm25[1]
-        allowed = None
+        pos, scores = bm25.top(text, k, allowed=self._allowed(ids, filters))
+        return Candidates(_snapshot_rows(ids, payload, pos), mat[pos], scores.astype(np.float64))
+
+    def _allowed(self, ids: np.ndarray, filters: Filters | None) -> np.ndarray | None:
+        """Which snapshot rows pass `filters` (LanceDB evaluates the SQL on the payload columns), or None for all."""
         where = where_sql(filters)
-        if where:
-            rows = self._table.search().where(where).select(["segment_id"]).limit(None).to_arrow()
-            allowed = np.isin(ids, np.asarray(rows.column("segment_id").to_pylist(), dtype=object))
-        pos, scores = bm25.top(text, k, allowed=allowed)
-        hits = [{"segment_id": ids[i], "_pos": int(i), "_payload": payload} for i in pos]
-        return Candidates(hits, mat[pos], scores.astype(np.float64))
+        if not where:
+            return None
+        rows = self._table.search().where(where).select(["segment_id"]).limit(None).to_arrow()
+        return np.isin(ids, np.asarray(rows.column("segment_id").to_pylist(), dtype=object))
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {
