@@ -38,6 +38,8 @@ _BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}[.):]|\(?[a-zA-Z][.)])\s+")
 # "Here are 3 rewrites" / "Sure! Some paraphrases" - but not a spoken line that happens to start with "sure".
 _PREAMBLE = re.compile(r"^(here (are|is)|sure|certainly|of course)\b", re.IGNORECASE)
 _PREAMBLE_TOPIC = re.compile(r"rewrite|paraphrase|version|alternative|quer(y|ies)", re.IGNORECASE)
+# A small model sometimes answers in a dialogue ("Question: ...", "A: ...") instead of rewriting.
+_ROLE = re.compile(r"^(q|a|question|answer|user|assistant|explanation|note|original(\s+\w+)?)\s*:", re.IGNORECASE)
 MAX_CHARS = 200
 _TOKENS_PER_REWRITE = 40
 
@@ -47,23 +49,27 @@ def build_user_prompt(query: str, intent: str | None, k: int) -> str:
     return f"Query: {query}\n{hint}\nWrite {k} different rewrites, one per line.".replace("\n\n", "\n")
 
 
-def parse_paraphrases(text: str, source: str, k: int) -> list[str]:
+def parse_paraphrases(text: str, source: str, k: int, *, truncated: bool = False) -> list[str]:
     """Clean a model's answer into at most `k` paraphrases.
 
-    Drops bullets and numbering, surrounding quotes, preambles ("Here are 3 rewrites:"), lines that only repeat the
-    source (after normalisation), empty or overlong lines, and duplicates among the rewrites.
+    Drops bullets and numbering, surrounding quotes, preambles ("Here are 3 rewrites:"), role-labelled lines
+    ("Answer: ..."), lines that only repeat the source (after normalisation), empty or overlong lines, duplicates
+    among the rewrites, and - when the answer was `truncated` at the token limit - its unfinished last line.
     """
     out: list[str] = []
     seen = {normalize(source)}
-    for raw in text.replace("\r", "\n").split("\n"):
+    lines = text.replace("\r", "\n").rstrip().split("\n")
+    if truncated:
+        lines = lines[:-1]
+    for raw in lines:
         line = _BULLET.sub("", raw.strip()).strip()
         if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'`“”":
             line = line[1:-1].strip()
         line = line.strip('"“”`').strip()
-        if line.lower().startswith(("rewrite:", "query:", "paraphrase:")):
+        if line.lower().startswith(("rewrite:", "query:", "paraphrase:", "revised:", "rewritten:")):
             line = line.split(":", 1)[1].strip()
         preamble = _PREAMBLE.match(line) and _PREAMBLE_TOPIC.search(line)
-        if not line or len(line) > MAX_CHARS or preamble or line.endswith(":"):
+        if not line or len(line) > MAX_CHARS or preamble or line.endswith(":") or _ROLE.match(line):
             continue
         key = normalize(line)
         if not key or key in seen:
@@ -102,6 +108,7 @@ def expand(
     path = Path(cache_path) if cache_path else None
     cache = _read_cache(path, model_id)
     stats = {"calls": 0, "cached": 0, "failed": 0, "paraphrases": 0}
+    max_tokens = _TOKENS_PER_REWRITE * k + 16  # short rewrites; bounds a rambling model's cost
     results: list[list[str]] = []
     appender = JsonlAppender(path) if path else None
     try:
@@ -116,14 +123,14 @@ def expand(
                         SYSTEM_PROMPT,
                         build_user_prompt(query, intent, k),
                         temperature=0.8,
-                        max_tokens=_TOKENS_PER_REWRITE * k + 16,  # short rewrites; bounds a rambling model's cost
+                        max_tokens=max_tokens,
                     )
                 except TeacherError as exc:
                     stats["failed"] += 1
                     log.warning("expansion call failed for %r: %s", query, exc)
                     results.append([])
                     continue
-                paras = parse_paraphrases(res.text, query, k)
+                paras = parse_paraphrases(res.text, query, k, truncated=res.output_tokens >= max_tokens)
                 if appender is not None:
                     appender.write({"model": model_id, "source": query, "paraphrases": paras, "raw": res.text})
             stats["paraphrases"] += len(paras)
