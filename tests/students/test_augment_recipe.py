@@ -63,3 +63,16 @@ def test_cli_recipe_sets_augmentation_and_flags_override(tmp_path: Path, toy) ->
     assert json.loads(res.stdout)["params"]["augment_weight"] == 1.0
     bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "m3"), "--recipe", "nope"])
     assert bad.exit_code != 0 and "--recipe" in str(bad.exception)
+
+
+def test_weighted_soft_ce_ignores_zero_weight_rows():
+    import torch
+
+    from vidroute.students.trainer import soft_ce
+
+    logits = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 0.0]])
+    target = torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]])
+    alone = soft_ce(logits[:1], target[:1])
+    assert torch.isclose(soft_ce(logits, target, torch.tensor([1.0, 0.0])), alone)
+    assert torch.isclose(soft_ce(logits, target, torch.tensor([2.0, 2.0])), soft_ce(logits, target))
+    assert soft_ce(logits, target, torch.tensor([1.0, 0.3])) < soft_ce(logits, target)  # row 2 is the worse fit

@@ -221,7 +221,8 @@ def _train_finetune(texts, y, tr, va, args, seed, out_dir, sw=None):
     )
     head, hist = fit_head(x[tr], y[tr], x[va], y[va], args, seed=seed, sample_weight=sw)
     module = build_student_module(bert, head)
-    ft_hist = finetune(module, tokenizer, [texts[i] for i in tr], y[tr], [texts[i] for i in va], y[va], args, seed=seed)
+    tr_texts, va_texts = [texts[i] for i in tr], [texts[i] for i in va]
+    ft_hist = finetune(module, tokenizer, tr_texts, y[tr], va_texts, y[va], args, seed=seed, sample_weight=sw)
     pred = predict_module(module, tokenizer, [texts[i] for i in va])
     enc_dir = out_dir / ENCODER_SUBDIR
     module.bert.save_pretrained(str(enc_dir))

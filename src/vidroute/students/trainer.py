@@ -93,10 +93,14 @@ def _torch():
     return require("torch", "train")
 
 
-def soft_ce(logits, target):
-    """Cross-entropy with soft targets; equals KL(target || softmax(logits)) plus the targets' (constant) entropy."""
+def soft_ce(logits, target, weight=None):
+    """Cross-entropy with soft targets; equals KL(target || softmax(logits)) plus the targets' (constant) entropy.
+
+    `weight` (one per row) makes it a weighted mean, so down-weighted rows (synthetic augmentation) pull less.
+    """
     torch = _torch()
-    return -(target * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
+    rows = -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
+    return rows.mean() if weight is None else (rows * weight).sum() / weight.sum()
 
 
 def kl_div(pred: np.ndarray, target: np.ndarray) -> float:
@@ -159,11 +163,7 @@ def _fit_head(torch, make_head, x_tr, y_tr, x_va, y_va, args, seed, head, sample
         total = 0.0
         for s in range(0, n, args.batch_size):
             idx = perm[s : s + args.batch_size]
-            if wt is None:
-                loss = soft_ce(head(xt[idx]), yt[idx])
-            else:
-                rows = -(yt[idx] * torch.log_softmax(head(xt[idx]), dim=-1)).sum(-1)
-                loss = (rows * wt[idx]).sum() / wt[idx].sum()
+            loss = soft_ce(head(xt[idx]), yt[idx], None if wt is None else wt[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -213,9 +213,13 @@ def finetune(
     args: DistillArgs,
     *,
     seed: int = 0,
+    sample_weight: np.ndarray | None = None,
     progress=None,
 ) -> list[dict[str, float]]:
-    """Fine-tune encoder + head end to end with the KD loss (warm-up then linear decay); keeps the best epoch."""
+    """Fine-tune encoder + head end to end with the KD loss (warm-up then linear decay); keeps the best epoch.
+
+    `sample_weight` (one per training row) weights each row's loss, as in `fit_head`.
+    """
     torch = _torch()
     seed_everything(seed)
     head_params = list(module.head.parameters())
@@ -235,6 +239,7 @@ def finetune(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     yt = torch.as_tensor(y_tr, dtype=torch.float32)
+    wt = None if sample_weight is None else torch.as_tensor(np.asarray(sample_weight), dtype=torch.float32)
     gen = torch.Generator().manual_seed(seed)
     base = kl_div(predict_module(module, tokenizer, texts_va), y_va)
     best, best_state, since = base, copy.deepcopy(module.state_dict()), 0
@@ -246,7 +251,8 @@ def finetune(
         for s in range(0, n, args.finetune_batch_size):
             idx = perm[s : s + args.finetune_batch_size]
             ids, mask = tokenizer([texts_tr[i] for i in idx])
-            loss = soft_ce(module(torch.from_numpy(ids), torch.from_numpy(mask)), yt[idx])
+            logits = module(torch.from_numpy(ids), torch.from_numpy(mask))
+            loss = soft_ce(logits, yt[idx], None if wt is None else wt[idx])
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
