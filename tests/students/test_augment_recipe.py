@@ -76,3 +76,42 @@ def test_weighted_soft_ce_ignores_zero_weight_rows():
     assert torch.isclose(soft_ce(logits, target, torch.tensor([1.0, 0.0])), alone)
     assert torch.isclose(soft_ce(logits, target, torch.tensor([2.0, 2.0])), soft_ce(logits, target))
     assert soft_ce(logits, target, torch.tensor([1.0, 0.3])) < soft_ce(logits, target)  # row 2 is the worse fit
+
+
+def test_model_labels_are_the_students_weights(frozen_dir: Path) -> None:
+    from vidroute.queries import generate_queries
+    from vidroute.router import Router
+    from vidroute.students.augment import MODEL_BACKEND, model_labels
+
+    queries, _ = generate_queries(30, seed=5, embed_dedup=False)
+    recs = model_labels(queries, frozen_dir, SIGNALS)
+    assert [r.query for r in recs] == [q.query for q in queries]  # "mixed" queries are labelled too
+    assert any(q.intent == "mixed" for q in queries)
+    want = Router.load(frozen_dir).predict_proba([q.query for q in queries])
+    got = np.array([[r.weights[s] for s in SIGNALS] for r in recs])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert {r.teacher.backend for r in recs} == {MODEL_BACKEND}
+    assert recs[0].teacher.model_id.startswith(f"{frozen_dir.name}:frozen@")
+    with pytest.raises(ConfigError, match="routes"):
+        model_labels(queries, frozen_dir, ["visual", "audio", "speech", "metadata"])
+
+
+def test_cli_distils_a_student_into_a_static_one(tmp_path: Path, toy, frozen_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vidroute.cli import app
+    from vidroute.records import write_jsonl
+
+    labels = tmp_path / "labels.jsonl"
+    write_jsonl(labels, toy)
+    base = ["train", "--data", str(labels), "--student", "static", "-p", "static_init=input", "-p", "max_epochs=5"]
+    args = [*base, "--out", str(tmp_path / "m"), "--augment", "40", "--augment-labeller", str(frozen_dir)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    card = json.loads(res.stdout)
+    assert card["data"]["source"]["augment_labeller"] == str(frozen_dir)
+    assert card["data"]["source"]["augment_temperature"] is None  # class-mean sharpening does not apply
+    assert 30 <= card["data"]["n_augment"] <= 40  # every generated query, less those that repeat a toy query
+    assert any(t["backend"] == "student" for t in card["teachers"])
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "m2"), "--augment-labeller", str(frozen_dir)])
+    assert bad.exit_code != 0 and "needs queries" in str(bad.exception)

@@ -82,6 +82,13 @@ def train(
         float | None,
         typer.Option(help="Sharpen the --augment class-mean labels: w**(1/T), renormalised (T<1 sharper; 1 = off)."),
     ] = None,
+    augment_labeller: Annotated[
+        Path | None,
+        typer.Option(
+            help="Label the --augment/--augment-queries queries with this trained student's weights instead of the "
+            "teacher's class means (e.g. distil a fine-tuned student into a static one; docs/realq.md)."
+        ),
+    ] = None,
     recipe: Annotated[
         str,
         typer.Option(
@@ -96,7 +103,7 @@ def train(
 ) -> None:
     """Distil a student from teacher soft labels (KL divergence), with a seeded train/val split, early stopping,
     calibrated confidence, a model card and (encoder students) ONNX export. Prints the model card as JSON."""
-    from vidroute.students import STUDENTS, train_student
+    from vidroute.students import STUDENTS, resolve_signals, train_student
     from vidroute.students.data import query_set
     from vidroute.students.encoder import dedup_key
 
@@ -126,30 +133,28 @@ def train(
         from vidroute.spec import TaskSpec
 
         params.setdefault("signals", TaskSpec.load(spec).signal_names)
+    signals = resolve_signals(records, params.get("signals"))
+    queries: list = []
     if augment_queries is not None:
         from vidroute.records import QueryRecord, read_records
-        from vidroute.students import resolve_signals
-        from vidroute.students.augment import intent_prior_labels
 
-        queries = read_records(augment_queries, QueryRecord)
-        params["augment"] = intent_prior_labels(
-            queries, records, resolve_signals(records, params.get("signals")), temperature=augment_temperature
-        )
-        console.print(f"[dim]augmenting with {len(params['augment'])} of {len(queries)} synthetic queries")
+        queries += read_records(augment_queries, QueryRecord)
     if augment:
-        from vidroute.students import resolve_signals
-        from vidroute.students.augment import synthetic_prior_labels
+        from vidroute.students.augment import synthetic_queries
 
-        generated = synthetic_prior_labels(
-            augment,
-            records,
-            resolve_signals(records, params.get("signals")),
-            seed=seed,
-            mix=augment_mix,
-            temperature=augment_temperature,
-        )
-        params["augment"] = list(params.get("augment") or []) + generated
-        console.print(f"[dim]augmenting with {len(generated)} of {augment} generated queries (seed {seed})")
+        queries += synthetic_queries(augment, seed=seed, mix=augment_mix)
+    if queries:
+        from vidroute.students import augment as A
+
+        if augment_labeller is not None:
+            with console.status(f"labelling {len(queries)} augmentation queries with {augment_labeller} ..."):
+                params["augment"] = A.model_labels(queries, augment_labeller, signals)
+        else:
+            params["augment"] = A.intent_prior_labels(queries, records, signals, temperature=augment_temperature)
+        seeded = f" (seed {seed})" if augment else ""
+        console.print(f"[dim]augmenting with {len(params['augment'])} of {len(queries)} synthetic queries{seeded}")
+    elif augment_labeller is not None:
+        raise ConfigError("--augment-labeller needs queries to label: give --augment N or --augment-queries FILE")
     with console.status(f"training {student} student on {len(records)} records ..."):
         card = train_student(
             records,
@@ -164,7 +169,8 @@ def train(
                 "augment_queries": str(augment_queries) if augment_queries else None,
                 "augment_generated": augment or None,
                 "augment_mix": augment_mix if augment else None,
-                "augment_temperature": augment_temperature if augment or augment_queries else None,
+                "augment_temperature": augment_temperature if queries and augment_labeller is None else None,
+                "augment_labeller": str(augment_labeller) if augment_labeller else None,
                 "recipe": recipe,
             },
             **params,

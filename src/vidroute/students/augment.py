@@ -6,11 +6,15 @@ queries of other shapes (verbatim subtitle lines, sound-event captions, video ti
 *average* label for that dominant signal (class-conditional mean of the teacher's soft labels), so the student learns
 the new shapes without inventing weights the teacher never gave. Pass the result to
 `train_student(..., augment=records)`: augmented rows are used for training only, never for validation.
+
+`model_labels` labels them with a trained student's weights instead (distilling a large student into a smaller one:
+the fine-tuned MiniLM into the static student), which also keeps the "mixed" queries that have no single intent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +24,8 @@ from vidroute.records import LabelRecord, QueryRecord, TeacherInfo
 from vidroute.students.data import soft_labels
 
 PRIOR_BACKEND = "prior:intent"
+MODEL_BACKEND = "student"
+_LABEL_BATCH = 256
 # Named settings for `vidroute train --recipe`: `augment` synthetic queries, their loss weight, intent mix and label
 # temperature. "realq" was chosen on real_queries_dev.jsonl (docs/realq.md has the sweep and its caveats).
 RECIPES: dict[str, dict[str, Any]] = {
@@ -83,6 +89,51 @@ def intent_prior_labels(
     return out
 
 
+def model_labels(queries: Sequence[QueryRecord], model: str | Path, signals: list[str]) -> list[LabelRecord]:
+    """LabelRecords whose weights are the student at `model`'s (a `vidroute train` folder) for every query.
+
+    The model must route exactly `signals`; its card's identity (folder name, student kind, training-data sha256)
+    is recorded as the label's teacher so the manifest says where these labels came from.
+    """
+    from vidroute.router import Router
+
+    router = Router.load(model)
+    if list(router.signals) != list(signals):
+        raise ConfigError(f"--augment-labeller {model} routes {list(router.signals)}, the labels use {list(signals)}")
+    card = router.card or {}
+    data_sha = str((card.get("data") or {}).get("sha256") or "")[:12]
+    info = TeacherInfo(
+        backend=MODEL_BACKEND,
+        model_id=f"{Path(model).name}:{card.get('student', '?')}" + (f"@{data_sha}" if data_sha else ""),
+        mode="imported",
+    )
+    texts = [q.query for q in queries]
+    probs = [router.predict_proba(texts[i : i + _LABEL_BATCH]) for i in range(0, len(texts), _LABEL_BATCH)]
+    weights = np.concatenate(probs) if probs else np.zeros((0, len(signals)))
+    return [
+        LabelRecord(
+            id=q.id,
+            query=q.query,
+            intent=q.intent,
+            split=q.split,
+            source=q.source,
+            weights=dict(zip(signals, map(float, w), strict=True)),
+            teacher=info,
+        )
+        for q, w in zip(queries, weights, strict=True)
+    ]
+
+
+def synthetic_queries(n: int, *, seed: int = 0, mix: str | dict[str, float] | None = None) -> list[QueryRecord]:
+    """`n` seeded template queries (no embedding dedup) for augmentation."""
+    from vidroute.queries import generate_queries
+
+    if n < 1:
+        raise ConfigError(f"augment count must be at least 1, got {n}")
+    queries, _ = generate_queries(n, mix=mix, seed=seed, embed_dedup=False)
+    return queries
+
+
 def synthetic_prior_labels(
     n: int,
     reference: Sequence[LabelRecord],
@@ -94,9 +145,4 @@ def synthetic_prior_labels(
 ) -> list[LabelRecord]:
     """Generate `n` synthetic queries (seeded, template generator, no embedding dedup) and label the single-intent
     ones with `intent_prior_labels`; "mixed" queries (20% of the default mix) are skipped. See docs/realq.md."""
-    from vidroute.queries import generate_queries
-
-    if n < 1:
-        raise ConfigError(f"augment count must be at least 1, got {n}")
-    queries, _ = generate_queries(n, mix=mix, seed=seed, embed_dedup=False)
-    return intent_prior_labels(queries, reference, signals, temperature=temperature)
+    return intent_prior_labels(synthetic_queries(n, seed=seed, mix=mix), reference, signals, temperature=temperature)
