@@ -37,7 +37,11 @@ def test_synthetic_labels_follow_mix_and_temperature(toy) -> None:
 def test_recipes_name_valid_settings() -> None:
     assert RECIPES["none"] == {}
     realq = RECIPES["realq"]
-    assert realq["augment"] > 0 and 0 < realq["augment_weight"] <= 1 and realq["temperature"] > 0
+    assert realq["augment"] > 0 and 0 < realq["params"]["augment_weight"] <= 1 and realq["temperature"] > 0
+    from vidroute.students.trainer import DistillArgs
+
+    for rec in RECIPES.values():  # every recipe parameter is a real training parameter
+        DistillArgs.from_dict(rec.get("params", {}))
 
 
 def test_cli_recipe_sets_augmentation_and_flags_override(tmp_path: Path, toy) -> None:
@@ -53,7 +57,7 @@ def test_cli_recipe_sets_augmentation_and_flags_override(tmp_path: Path, toy) ->
     res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "m"), "--recipe", "realq", "--augment", "50"])
     assert res.exit_code == 0, res.output
     card = json.loads(res.stdout)
-    assert card["params"]["augment_weight"] == RECIPES["realq"]["augment_weight"]
+    assert card["params"]["augment_weight"] == RECIPES["realq"]["params"]["augment_weight"]
     assert card["data"]["source"]["recipe"] == "realq" and card["data"]["source"]["augment_generated"] == 50
     assert 0 < card["data"]["n_augment"] <= 50
     res = CliRunner().invoke(
@@ -115,3 +119,12 @@ def test_cli_distils_a_student_into_a_static_one(tmp_path: Path, toy, frozen_dir
     assert any(t["backend"] == "student" for t in card["teachers"])
     bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "m2"), "--augment-labeller", str(frozen_dir)])
     assert bad.exit_code != 0 and "needs queries" in str(bad.exception)
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "m3"), "--recipe", "distil"])
+    assert bad.exit_code != 0 and "--augment-labeller" in str(bad.exception)
+    # The recipe's training parameters apply; --augment keeps the test small.
+    args = [*base, "--out", str(tmp_path / "m4"), "--recipe", "distil", "--augment", "20", "-p", "augment_weight=0.5"]
+    res = CliRunner().invoke(app, [*args, "--augment-labeller", str(frozen_dir)])
+    assert res.exit_code == 0, res.output
+    card = json.loads(res.stdout)
+    assert card["params"]["static_finetune_epochs"] == RECIPES["distil"]["params"]["static_finetune_epochs"]
+    assert card["params"]["augment_weight"] == 0.5 and "table_tuning" in card["training"]

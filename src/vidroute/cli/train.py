@@ -92,8 +92,9 @@ def train(
     recipe: Annotated[
         str,
         typer.Option(
-            help="none, or realq: synthetic-query augmentation tuned for routing real queries (docs/realq.md); "
-            "explicit --augment/--augment-mix/--augment-temperature/-p augment_weight=... override its values."
+            help="none; realq: synthetic-query augmentation tuned for routing real queries; distil: 12,000 queries "
+            "labelled by --augment-labeller, for the static student (docs/realq.md). Explicit --augment, "
+            "--augment-mix, --augment-temperature and -p KEY=VALUE override a recipe's values."
         ),
     ] = "none",
     threads: Annotated[int, typer.Option(min=1, help="torch threads for training.")] = 2,
@@ -124,8 +125,11 @@ def train(
     augment = rec.get("augment", 0) if augment is None else augment
     augment_mix = rec.get("mix") if augment_mix is None else augment_mix
     augment_temperature = rec.get("temperature", 1.0) if augment_temperature is None else augment_temperature
-    if augment and "augment_weight" in rec:
-        params.setdefault("augment_weight", rec["augment_weight"])
+    if rec.get("labeller") and augment_labeller is None:
+        raise ConfigError(f"--recipe {recipe} labels its queries with a trained student: give --augment-labeller MODEL")
+    if augment:
+        for key, value in rec.get("params", {}).items():
+            params.setdefault(key, value)
     params.setdefault("threads", threads)
     params.setdefault("onnx", onnx)
     params.setdefault("int8", int8)

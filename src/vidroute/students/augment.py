@@ -26,11 +26,14 @@ from vidroute.students.data import soft_labels
 PRIOR_BACKEND = "prior:intent"
 MODEL_BACKEND = "student"
 _LABEL_BATCH = 256
-# Named settings for `vidroute train --recipe`: `augment` synthetic queries, their loss weight, intent mix and label
-# temperature. "realq" was chosen on real_queries_dev.jsonl (docs/realq.md has the sweep and its caveats).
+# Named settings for `vidroute train --recipe`: `augment` synthetic queries, their intent mix and label temperature;
+# `params` are training parameters (DistillArgs fields) the recipe sets unless -p gives them. "realq" was chosen on
+# real_queries_dev.jsonl (docs/realq.md has the sweep and its caveats); "distil" labels the queries with a trained
+# student (`--augment-labeller`), for the static student (the fine-tuned one as labeller: docs/realq.md, session 3).
 RECIPES: dict[str, dict[str, Any]] = {
     "none": {},
-    "realq": {"augment": 6000, "augment_weight": 0.3, "mix": None, "temperature": 1.0},
+    "realq": {"augment": 6000, "mix": None, "temperature": 1.0, "params": {"augment_weight": 0.3}},
+    "distil": {"augment": 12000, "labeller": True, "params": {"augment_weight": 1.0, "static_finetune_epochs": 3}},
 }
 
 
