@@ -223,7 +223,7 @@ def _train_finetune(texts, y, tr, va, args, seed, out_dir, sw=None):
     module = build_student_module(bert, head)
     tr_texts, va_texts = [texts[i] for i in tr], [texts[i] for i in va]
     ft_hist = finetune(module, tokenizer, tr_texts, y[tr], va_texts, y[va], args, seed=seed, sample_weight=sw)
-    pred = predict_module(module, tokenizer, [texts[i] for i in va])
+    pred = predict_module(module, tokenizer, va_texts)
     enc_dir = out_dir / ENCODER_SUBDIR
     module.bert.save_pretrained(str(enc_dir))
     tokenizer.save(enc_dir)

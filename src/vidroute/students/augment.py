@@ -73,23 +73,19 @@ def intent_prior_labels(
         raise ConfigError("the reference labels are empty; cannot derive intent priors")
     means = {k: sharpen(v, temperature) for k, v in means.items()}
     info = TeacherInfo(backend=PRIOR_BACKEND, model_id="class-mean-of-teacher-labels", mode="imported")
-    out = []
-    for q in queries:
-        if q.intent not in means:
-            continue
-        w = np.asarray(means[q.intent], dtype=float)
-        out.append(
-            LabelRecord(
-                id=q.id,
-                query=q.query,
-                intent=q.intent,
-                split=q.split,
-                source=q.source,
-                weights=dict(zip(signals, w.tolist(), strict=True)),
-                teacher=info,
-            )
-        )
-    return out
+    return [_labelled(q, signals, means[q.intent], info) for q in queries if q.intent in means]
+
+
+def _labelled(q: QueryRecord, signals: list[str], weights: Sequence[float], info: TeacherInfo) -> LabelRecord:
+    return LabelRecord(
+        id=q.id,
+        query=q.query,
+        intent=q.intent,
+        split=q.split,
+        source=q.source,
+        weights=dict(zip(signals, map(float, weights), strict=True)),
+        teacher=info,
+    )
 
 
 def model_labels(queries: Sequence[QueryRecord], model: str | Path, signals: list[str]) -> list[LabelRecord]:
@@ -113,18 +109,7 @@ def model_labels(queries: Sequence[QueryRecord], model: str | Path, signals: lis
     texts = [q.query for q in queries]
     probs = [router.predict_proba(texts[i : i + _LABEL_BATCH]) for i in range(0, len(texts), _LABEL_BATCH)]
     weights = np.concatenate(probs) if probs else np.zeros((0, len(signals)))
-    return [
-        LabelRecord(
-            id=q.id,
-            query=q.query,
-            intent=q.intent,
-            split=q.split,
-            source=q.source,
-            weights=dict(zip(signals, map(float, w), strict=True)),
-            teacher=info,
-        )
-        for q, w in zip(queries, weights, strict=True)
-    ]
+    return [_labelled(q, signals, w, info) for q, w in zip(queries, weights, strict=True)]
 
 
 def synthetic_queries(n: int, *, seed: int = 0, mix: str | dict[str, float] | None = None) -> list[QueryRecord]:
