@@ -106,14 +106,14 @@ def test_expansion_with_a_real_local_model(tmp_path):
     from vidroute.queries.generate import expand_cache_path, generate_to_file
 
     out = tmp_path / "queries.jsonl"
-    # A fixed sampling seed, and three sources: a 135M model does not always produce a usable rewrite.
+    # A fixed sampling seed and four sources: a 135M model gives no usable rewrite for ~1 source in 6 (measured).
     spec = "gguf:smollm2?threads=2&ctx=2048&seed=7"
-    m = generate_to_file(out, 20, expand_with=spec, expand_n=3, expand_k=2, embed_dedup=False, seed=2)
-    assert m["expand"]["calls"] == 3 and m["expand"]["failed"] == 0 and m["expand"]["paraphrases"] >= 1
+    m = generate_to_file(out, 20, expand_with=spec, expand_n=4, expand_k=2, embed_dedup=False, seed=2)
+    assert m["expand"]["calls"] == 4 and m["expand"]["failed"] == 0 and m["expand"]["paraphrases"] >= 1
     rows = list(read_jsonl(out))
     assert len(rows) == 20
     assert {r["source"] for r in rows if r["source"].startswith("llm:")} <= {"llm:smollm2"}
     assert expand_cache_path(out).exists()
-    m2 = generate_to_file(out, 20, expand_with=spec, expand_n=3, expand_k=2, embed_dedup=False, seed=2, force=True)
-    assert m2["expand"]["calls"] == 0 and m2["expand"]["cached"] == 3  # resumed from the cache
+    m2 = generate_to_file(out, 20, expand_with=spec, expand_n=4, expand_k=2, embed_dedup=False, seed=2, force=True)
+    assert m2["expand"]["calls"] == 0 and m2["expand"]["cached"] == 4  # resumed from the cache
     assert list(read_jsonl(out)) == rows
