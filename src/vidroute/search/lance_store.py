@@ -492,7 +492,7 @@ class LanceStore(FusingStore):
 
     def warm(self) -> None:
         """Load the exact-scan snapshot and its int8 copy now (no-op beyond `exact_limit` rows or when empty)."""
-        if self._table is None or self.approximate or not 0 < self._state()[1] <= self.exact_limit:
+        if self._table is None or not self._state()[1] or not self._in_memory():
             return
         self._exact_snapshot(background=False)  # an existing snapshot's int8 copy may still be on its way
 

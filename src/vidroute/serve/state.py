@@ -102,9 +102,7 @@ class Service:
             if self.router is not None:
                 self.router.route("warm up query")
             if self.engine is not None:
-                warm = getattr(getattr(self.engine, "store", None), "warm", None)
-                if callable(warm):
-                    warm()
+                self.engine.store.warm()
                 _ = self.engine.embedders
                 self.engine.search("warm up query", k=1)
         except Exception as exc:  # an empty or odd store must not block start-up; real queries will report it
